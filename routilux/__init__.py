@@ -1,0 +1,43 @@
+"""Routilux: event-driven dataflow for Python.
+
+Subclass :class:`Routine`, declare slots and events, wire routines in a :class:`Flow`
+and run it with :meth:`Flow.execute`, which returns the job's :class:`JobState`.
+"""
+
+from routilux.connection import Connection
+from routilux.error_handler import ErrorHandler, ErrorStrategy
+from routilux.event import Event
+from routilux.execution_context import ExecutionContext
+from routilux.execution_record import ExecutionRecord
+from routilux.execution_tracker import ExecutionTracker
+from routilux.flow import Flow
+from routilux.job_state import JobState
+from routilux.output_handler import (
+    CallbackOutputHandler,
+    NullOutputHandler,
+    OutputHandler,
+    QueueOutputHandler,
+)
+from routilux.routine import Routine
+from routilux.slot import Slot
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "CallbackOutputHandler",
+    "Connection",
+    "ErrorHandler",
+    "ErrorStrategy",
+    "Event",
+    "ExecutionContext",
+    "ExecutionRecord",
+    "ExecutionTracker",
+    "Flow",
+    "JobState",
+    "NullOutputHandler",
+    "OutputHandler",
+    "QueueOutputHandler",
+    "Routine",
+    "Slot",
+    "__version__",
+]

@@ -1,0 +1,78 @@
+"""How a slot handler's signature decides what it receives.
+
+The signature is inspected once, when the handler is set, and turned into an
+*invoker*: a small function ``invoker(data) -> result`` that calls the handler the
+right way. The rules are routilux 0.9's, first match wins:
+
+1. a ``**kwargs`` parameter: ``handler(**data)``;
+2. exactly one parameter, named ``data``: ``handler(data)`` (the whole dict);
+3. exactly one parameter with another name ``p``: ``handler(data[p])`` when ``p`` is a
+   key of ``data``, else ``handler(data)``;
+4. two or more parameters: the parameters whose names are keys of ``data`` are passed
+   as keywords (other keys are dropped); when none match, ``handler(data)``.
+
+One deliberate difference: a handler with no parameters is called with none (0.9
+called it with one and so could never succeed).
+
+Whenever a handler receives the dict itself it receives a shallow copy, so a handler
+that mutates its argument cannot change what other slots or the history see.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Invoker", "build_invoker"]
+
+Invoker = Callable[[dict[str, Any]], Any]
+
+_KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _no_handler(data: dict[str, Any]) -> None:
+    return None
+
+
+def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
+    """Return the invoker for ``handler`` (``None`` gives an invoker that does nothing).
+
+    Raises:
+        TypeError: if ``handler`` is neither ``None`` nor callable.
+    """
+    if handler is None:
+        return _no_handler
+    if not callable(handler):
+        raise TypeError(f"slot handler must be callable, not {type(handler).__name__}")
+    try:
+        parameters = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        # Callables without an introspectable signature (some builtins): keywords.
+        return lambda data: handler(**data)
+
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return lambda data: handler(**data)
+    if not parameters:
+        return lambda data: handler()
+    if len(parameters) == 1:
+        name = parameters[0].name
+        if name == "data":
+            return lambda data: handler(dict(data))
+
+        def single(data: dict[str, Any]) -> Any:
+            if name in data:
+                return handler(data[name])
+            return handler(dict(data))
+
+        return single
+
+    names = tuple(p.name for p in parameters if p.kind in _KEYWORD_KINDS)
+
+    def by_keywords(data: dict[str, Any]) -> Any:
+        kwargs = {name: data[name] for name in names if name in data}
+        if kwargs:
+            return handler(**kwargs)
+        return handler(dict(data))
+
+    return by_keywords

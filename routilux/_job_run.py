@@ -1,0 +1,706 @@
+"""The engine: everything that happens while one job runs.
+
+A :class:`JobRun` owns the runtime side of one job: its queue of slot activations,
+the count of outstanding work, the drivers that run activations, the job's merge
+buffers, pending retry timers, and the transitions between running, paused and
+finished. The :class:`~routilux.JobState` is the record; the JobRun is the machine.
+
+Activations are tuples ``(slot, data, attempt, flags)``. ``flags`` marks the entry
+activation (``ENTRY``) and data that was already merged (``MERGED``, for retries).
+
+Counting, not guessing: ``outstanding`` is the number of activations queued, running
+or waiting for a retry timer. It is raised when work is queued and lowered when an
+activation has finished, both under ``lock``; the job completes when it reaches zero
+with nothing running. Waiting is done on conditions and events, never by polling.
+
+Drivers: a driver is a loop that takes activations from the queue and runs them. A
+job has at most ``max_drivers`` (1 under the sequential strategy, ``max_workers``
+under the concurrent one). When ``Flow.execute`` waits, the calling thread is the
+job's first driver, so a sequential job runs entirely in the caller's thread, with
+no thread hop per delivery. Other drivers run on the flow's worker pool
+(:mod:`routilux._workers`), which is the seam for other ways of running activations.
+
+Lock order: ``JobRun.lock`` may be held while taking the JobState's lock or the timer
+queue's lock, never the other way round.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import traceback
+import weakref
+from collections import deque
+from contextvars import Context
+from datetime import datetime
+from time import time
+from typing import TYPE_CHECKING, Any
+
+from routilux._context import Frame, current_frame
+from routilux._merge import merge
+from routilux._scheduler import TimerHandle, timers
+from routilux.error_handler import ErrorStrategy
+from routilux.exceptions import (
+    EventNotFoundError,
+    JobStateError,
+    RoutineNotFoundError,
+    SlotNotFoundError,
+)
+from routilux.execution_context import ExecutionContext
+from routilux.job_state import CANCELLED, COMPLETED, FAILED, RUNNING, JobState
+
+if TYPE_CHECKING:
+    from routilux.event import Event
+    from routilux.flow import Flow
+    from routilux.routine import Routine
+    from routilux.slot import Slot
+
+__all__ = ["ENTRY", "MERGED", "JobRun"]
+
+logger = logging.getLogger("routilux")
+
+ENTRY = 1
+MERGED = 2
+
+Activation = tuple["Slot", Any, int, int]
+
+# Run states. PAUSED and DONE are settled: nothing runs and nothing is queued.
+_RUNNING = 0
+_PAUSING = 1
+_PAUSED = 2
+_STOPPING = 3
+_DONE = 4
+
+_SETTLE_COMPLETED = "completed"
+_SETTLE_PAUSED = "paused"
+_SETTLE_STOPPED = "stopped"
+
+_FRAMEWORK_RECORDS = frozenset({"start", "completed", "error", "error_continued", "retry"})
+
+_set_frame = current_frame.set
+
+
+class JobRun:
+    """The runtime of one job (see the module documentation)."""
+
+    def __init__(
+        self, flow: Flow, job_state: JobState, max_drivers: int, base_context: Context
+    ) -> None:
+        self.flow = flow
+        self.job_state = job_state
+        self.max_drivers = max_drivers
+        self.base_context = base_context
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.queue: deque[Activation] = deque()
+        self.outstanding = 0
+        self.running = 0
+        self.drivers = 0
+        self.state = _PAUSED
+        self.caller_waiting = False
+        self.final_status = COMPLETED
+        self.entry_routine_id: str | None = job_state.current_routine_id
+        self.entry_failed = False
+        self.started_at = time()
+        self.frames: dict[Slot, Frame] = {}
+        self.buffers: dict[Slot, Any] = {}
+        self.buffer_lock = threading.Lock()
+        self.timers: dict[int, tuple[TimerHandle, Activation]] = {}
+        self._timer_ids = itertools.count()
+        self._history = job_state._history
+        job_state._run = self
+        tracker = job_state.execution_tracker
+        tracker._derive_events = _EventFlow(weakref.ref(job_state), flow)
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def routine_id_of(self, routine: Routine) -> str | None:
+        """The id of ``routine`` in this job's flow, or None."""
+        return self.flow._routine_ids.get(id(routine))
+
+    def contains(self, slot: Slot) -> bool:
+        """Whether ``slot`` belongs to a routine of this job's flow."""
+        return slot.routine is not None and id(slot.routine) in self.flow._routine_ids
+
+    def _frame_for(self, slot: Slot) -> Frame:
+        routine = slot.routine
+        routine_id = self.routine_id_of(routine) if routine is not None else None
+        if routine_id is None:
+            raise RoutineNotFoundError(
+                f"{slot!r} belongs to a routine that is not in flow '{self.flow.flow_id}'"
+            )
+        frame = Frame(ExecutionContext(self.flow, self.job_state, routine_id), routine, self, slot)
+        self.frames[slot] = frame
+        return frame
+
+    # -- starting ---------------------------------------------------------------------
+
+    def start(self, entry_slot: Slot, entry_params: dict[str, Any], caller_drives: bool) -> None:
+        """Run the entry activation first; with ``caller_drives``, return when settled."""
+        job_state = self.job_state
+        entry_id = self.entry_routine_id
+        assert entry_id is not None
+        job_state.status = RUNNING
+        job_state.record_execution(entry_id, "start", entry_params)
+        job_state.execution_tracker.record_routine_start(entry_id, entry_params)
+        job_state._settled.clear()
+        self.flow._run_started(self)
+        with self.lock:
+            self.state = _RUNNING
+            self.queue.append((entry_slot, entry_params, 0, ENTRY))
+            self.outstanding = 1
+            self.drivers = 1
+        self._launch(caller_drives)
+
+    def _launch(self, caller_drives: bool) -> None:
+        """Start the driver reserved by the caller (``drivers`` already counts it)."""
+        if caller_drives:
+            self._drive(caller=True)
+            self.job_state._settled.wait()
+        else:
+            self.flow._pool.submit(self._drive, False)
+
+    # -- emitting and queueing --------------------------------------------------------
+
+    def emit(self, routine_id: str, routine: Routine, event: Event, data: dict[str, Any]) -> None:
+        """Record an emission in the history and fan it out through the event's signal."""
+        state = self.state
+        if state == _STOPPING:
+            return
+        if state == _DONE:
+            raise self._finished_error(f"emit '{event.name}' from routine '{routine_id}'")
+        moment = time()
+        self._history.append(routine_id, event.name, data, moment)
+        self.job_state._updated = moment
+        event.signal.send(routine, data=data, job_state=self.job_state)
+
+    def deliver(self, slot: Slot, data: dict[str, Any]) -> None:
+        """Queue an activation of ``slot`` (checked to belong to this job's flow)."""
+        if slot not in self.frames and not self.contains(slot):
+            raise RoutineNotFoundError(
+                f"{slot!r} belongs to a routine that is not in flow '{self.flow.flow_id}'; "
+                "connect routines with Flow.connect"
+            )
+        self.enqueue((slot, data, 0, 0))
+
+    def enqueue(self, activation: Activation) -> None:
+        """Queue one new activation."""
+        with self.lock:
+            state = self.state
+            if state == _RUNNING:
+                self.queue.append(activation)
+                self.outstanding += 1
+                if self.caller_waiting:
+                    self.caller_waiting = False
+                    self.cond.notify()
+                    return
+                if self.drivers >= self.max_drivers:
+                    return
+                self.drivers += 1
+            elif state == _PAUSING:
+                self.queue.append(activation)
+                self.outstanding += 1
+                return
+            elif state == _PAUSED:
+                self._park(activation)
+                return
+            elif state == _STOPPING:
+                return
+            else:
+                raise self._finished_error(f"deliver to {activation[0]!r}")
+        self.flow._pool.submit(self._drive, False)
+
+    def _finished_error(self, what: str) -> JobStateError:
+        return JobStateError(
+            f"Cannot {what}: job '{self.job_state.job_id}' has already finished "
+            f"({self.job_state.status}). A thread started by a handler must finish its "
+            "work before the handler returns."
+        )
+
+    # -- running ----------------------------------------------------------------------
+
+    def _drive(self, caller: bool) -> None:
+        """Run queued activations until there are none left for this driver."""
+        lock = self.lock
+        queue = self.queue
+        run_activation = self._run_activation
+        settle = None
+        respawn = False
+        try:
+            with lock:
+                try:
+                    while True:
+                        if self.state == _RUNNING and queue:
+                            activation = queue.popleft()
+                            self.running += 1
+                            lock.release()
+                            try:
+                                run_activation(activation)
+                            finally:
+                                lock.acquire()
+                                self.running -= 1
+                                self.outstanding -= 1
+                            continue
+                        if caller and self.state == _RUNNING and self.outstanding:
+                            self.caller_waiting = True
+                            self.cond.wait()
+                            continue
+                        break
+                finally:
+                    self.drivers -= 1
+                    settle = self._settle_check_locked()
+                    if self.state == _RUNNING and queue and self.drivers < self.max_drivers:
+                        # Left abnormally with work queued: hand it to a pool driver.
+                        self.drivers += 1
+                        respawn = True
+        finally:
+            if settle is not None:
+                self._finish(settle)
+            if respawn:
+                self.flow._pool.submit(self._drive, False)
+
+    def _run_activation(self, activation: Activation) -> None:
+        slot = activation[0]
+        frame = self.frames.get(slot)
+        if frame is None:
+            frame = self._frame_for(slot)
+        self.base_context.copy().run(self._invoke, frame, activation)
+
+    def _invoke(self, frame: Frame, activation: Activation) -> None:
+        _set_frame(frame)
+        slot, data, attempt, flags = activation
+        merged = bool(flags & MERGED) or not slot._merge_kind
+        try:
+            if not merged:
+                data = self._merge(slot, data)
+                merged = True
+            slot._invoke(data)
+        except Exception as exc:
+            flags = flags | MERGED if merged else flags & ~MERGED
+            self._failed(frame, data, attempt, flags, exc)
+        except BaseException as exc:
+            self._fail_job(frame, exc, attempt, "interrupted", bool(flags & ENTRY))
+            raise
+
+    def _merge(self, slot: Slot, data: dict[str, Any]) -> Any:
+        with self.buffer_lock:
+            stored, merged = merge(slot._merge_strategy, self.buffers.get(slot, {}), data)
+            self.buffers[slot] = stored
+        return merged
+
+    # -- failures ---------------------------------------------------------------------
+
+    def _failed(
+        self, frame: Frame, data: Any, attempt: int, flags: int, exc: Exception
+    ) -> None:
+        handler = frame.routine._error_handler or self.flow.error_handler
+        is_entry = bool(flags & ENTRY)
+        if handler is None:
+            if is_entry:
+                self._fail_job(frame, exc, attempt, "default", is_entry)
+            else:
+                self._record_failure(frame, exc, attempt, "default", "error", "failed", is_entry)
+            return
+        strategy = handler.strategy
+        name = strategy.value
+        if strategy is ErrorStrategy.RETRY:
+            if not handler.is_retryable(exc):
+                self._fail_job(frame, exc, attempt, name, is_entry)
+            elif attempt < handler.max_retries:
+                delay = handler.retry_delay_for(attempt + 1)
+                self._record_retry(frame, exc, attempt, delay)
+                self._schedule_retry((frame.slot, data, attempt + 1, flags), delay)  # type: ignore[arg-type]
+            elif handler.is_critical or is_entry:
+                self._fail_job(frame, exc, attempt, name, is_entry)
+            else:
+                self._record_failure(frame, exc, attempt, name, "error", "failed", is_entry)
+        elif strategy is ErrorStrategy.CONTINUE:
+            self._record_failure(
+                frame, exc, attempt, name, "error_continued", "error_continued", is_entry
+            )
+        elif strategy is ErrorStrategy.SKIP:
+            self._record_failure(frame, exc, attempt, name, "error", "skipped", is_entry)
+        else:
+            self._fail_job(frame, exc, attempt, name, is_entry)
+
+    def _error_details(self, frame: Frame, exc: BaseException, attempt: int) -> dict[str, Any]:
+        slot = frame.slot
+        return {
+            "slot": slot.name if slot is not None else None,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "attempt": attempt,
+        }
+
+    def _record_failure(
+        self,
+        frame: Frame,
+        exc: BaseException,
+        attempt: int,
+        strategy: str,
+        record_name: str,
+        routine_status: str,
+        is_entry: bool,
+    ) -> None:
+        job_state = self.job_state
+        routine_id = frame.routine_id
+        details = self._error_details(frame, exc, attempt)
+        job_state.record_execution(routine_id, record_name, dict(details))
+        job_state._merge_routine_state(
+            routine_id,
+            {"status": routine_status, "error": str(exc), "error_time": datetime.now().isoformat()},
+        )
+        job_state._record_error(
+            {
+                "routine_id": routine_id,
+                **details,
+                "strategy": strategy,
+                "timestamp": datetime.now().isoformat(),
+                "traceback": "".join(traceback.format_exception(exc)),
+            }
+        )
+        if is_entry:
+            self.entry_failed = True
+        logger.warning(
+            "routine '%s' failed in job %s (%s): %s: %s",
+            routine_id,
+            job_state.job_id,
+            strategy,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _record_retry(self, frame: Frame, exc: Exception, attempt: int, delay: float) -> None:
+        details = self._error_details(frame, exc, attempt)
+        details["delay"] = delay
+        self.job_state.record_execution(frame.routine_id, "retry", details)
+        logger.info(
+            "retrying routine '%s' in job %s in %.3fs after %s: %s",
+            frame.routine_id,
+            self.job_state.job_id,
+            delay,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _fail_job(
+        self, frame: Frame, exc: BaseException, attempt: int, strategy: str, is_entry: bool
+    ) -> None:
+        self._record_failure(frame, exc, attempt, strategy, "error", "failed", is_entry)
+        self._stop(FAILED)
+
+    def _stop(self, status: str) -> None:
+        """Discard queued and delayed work; the job ends with ``status``."""
+        with self.lock:
+            if self.state not in (_RUNNING, _PAUSING):
+                return
+            self.state = _STOPPING
+            self.final_status = status
+            self.job_state.status = status
+            self._discard_locked()
+            self.cond.notify_all()
+
+    def _discard_locked(self) -> None:
+        self.outstanding -= len(self.queue) + len(self.timers)
+        self.queue.clear()
+        for handle, _ in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+
+    def _schedule_retry(self, activation: Activation, delay: float) -> None:
+        with self.lock:
+            if self.state not in (_RUNNING, _PAUSING):
+                return
+            # The failed attempt is counted down when it returns; this one stays counted.
+            self.outstanding += 1
+            if delay <= 0:
+                self.queue.append(activation)
+                return
+            key = next(self._timer_ids)
+            handle = timers.call_later(delay, self._retry_due, key)
+            self.timers[key] = (handle, activation)
+
+    def _retry_due(self, key: int) -> None:
+        settle = None
+        spawn = False
+        with self.lock:
+            entry = self.timers.pop(key, None)
+            if entry is None:
+                return  # taken by pause, cancel or a failure meanwhile
+            activation = entry[1]
+            state = self.state
+            if state == _RUNNING:
+                self.queue.append(activation)
+                if self.caller_waiting:
+                    self.caller_waiting = False
+                    self.cond.notify()
+                elif self.drivers < self.max_drivers:
+                    self.drivers += 1
+                    spawn = True
+            elif state == _PAUSING:
+                self.queue.append(activation)
+            else:
+                self.outstanding -= 1
+                settle = self._settle_check_locked()
+        if settle is not None:
+            self._finish(settle)
+        if spawn:
+            self.flow._pool.submit(self._drive, False)
+
+    # -- pause, resume, cancel --------------------------------------------------------
+
+    def pause(self, reason: str, checkpoint: Any) -> None:
+        """Stop taking new activations; settle as paused when in-flight work is done.
+
+        Waits for that unless called from a handler of this same job.
+        """
+        with self.lock:
+            state = self.state
+            if state in (_PAUSING, _PAUSED):
+                settle = None
+            elif state == _RUNNING:
+                self.state = _PAUSING
+                self.job_state._set_paused(reason, checkpoint)
+                for handle, activation in self.timers.values():
+                    handle.cancel()
+                    self.queue.append(activation)
+                self.timers.clear()
+                self.cond.notify_all()
+                settle = self._settle_check_locked()
+            else:
+                raise JobStateError(
+                    f"Cannot pause job '{self.job_state.job_id}': it is {self.job_state.status}"
+                )
+        if settle is not None:
+            self._finish(settle)
+        frame = current_frame.get()
+        if frame is None or frame.run is not self:
+            self.job_state._settled.wait()
+
+    def cancel(self, reason: str) -> None:
+        """End the job as cancelled; running handlers finish, queued work is dropped."""
+        with self.lock:
+            state = self.state
+            if state == _STOPPING:
+                return
+            if state == _DONE:
+                raise JobStateError(
+                    f"Cannot cancel job '{self.job_state.job_id}': it is {self.job_state.status}"
+                )
+            self.state = _STOPPING
+            self.final_status = CANCELLED
+            self.job_state._set_cancelled(reason)
+            self._discard_locked()
+            if state == _PAUSED:
+                with self.job_state._lock:
+                    self.job_state.pending_tasks.clear()
+                    self.job_state.deferred_events.clear()
+                self.outstanding = 0
+            self.cond.notify_all()
+            settle = self._settle_check_locked()
+        if settle is not None:
+            self._finish(settle)
+
+    def resume(self, caller_drives: bool) -> None:
+        """Continue a paused job: deferred events first, then its pending activations."""
+        job_state = self.job_state
+        with job_state._lock:
+            pending = list(job_state.pending_tasks)
+            deferred = list(job_state.deferred_events)
+            buffers = dict(job_state._merge_buffers)
+        # Resolve everything before changing anything, so bad input loses nothing.
+        activations = [self._from_pending(entry) for entry in pending]
+        emissions = [self._resolve_deferred(entry) for entry in deferred]
+        restored = self._resolve_buffers(buffers)
+        with self.lock:
+            if self.state != _PAUSED:
+                raise JobStateError(
+                    f"Cannot resume job '{job_state.job_id}': it is {job_state.status}"
+                )
+            self.state = _RUNNING
+            self.outstanding = 1  # held while we queue, so the job cannot finish early
+            self.drivers = 1  # reserved for the driver started below
+        with job_state._lock:
+            del job_state.pending_tasks[: len(pending)]
+            del job_state.deferred_events[: len(deferred)]
+            job_state._merge_buffers.clear()
+        with self.buffer_lock:
+            self.buffers.update(restored)
+        job_state._set_running()
+        job_state._settled.clear()
+        self.flow._run_started(self)
+        for routine_id, routine, event, data in emissions:
+            self.emit(routine_id, routine, event, data)
+        with self.lock:
+            self.queue.extend(activations)
+            self.outstanding += len(activations) - 1
+        self._launch(caller_drives)
+
+    def _park(self, activation: Activation) -> None:
+        with self.job_state._lock:
+            self.job_state.pending_tasks.append(self._to_pending(activation))
+
+    def _to_pending(self, activation: Activation) -> dict[str, Any]:
+        slot, data, attempt, flags = activation
+        routine = slot.routine
+        return {
+            "slot_routine_id": self.routine_id_of(routine) if routine is not None else None,
+            "slot_name": slot.name,
+            "data": data,
+            "retry_count": attempt,
+            "merged": bool(flags & MERGED),
+            "is_entry": bool(flags & ENTRY),
+        }
+
+    def _slot_named(self, routine_id: Any, slot_name: Any) -> Slot:
+        routine = self.flow.routines.get(routine_id)
+        if routine is None:
+            raise RoutineNotFoundError(
+                f"Pending work of job '{self.job_state.job_id}' names routine "
+                f"'{routine_id}', which is not in flow '{self.flow.flow_id}'"
+            )
+        slot = routine.get_slot(slot_name)
+        if slot is None:
+            raise SlotNotFoundError(
+                f"Pending work of job '{self.job_state.job_id}' names slot '{slot_name}', "
+                f"which routine '{routine_id}' does not have"
+            )
+        return slot
+
+    def _from_pending(self, entry: dict[str, Any]) -> Activation:
+        slot = self._slot_named(entry.get("slot_routine_id"), entry.get("slot_name"))
+        flags = (MERGED if entry.get("merged") else 0) | (ENTRY if entry.get("is_entry") else 0)
+        return (slot, entry.get("data") or {}, int(entry.get("retry_count") or 0), flags)
+
+    def _resolve_deferred(self, entry: dict[str, Any]) -> tuple[str, Routine, Event, Any]:
+        routine_id = entry.get("routine_id")
+        routine = self.flow.routines.get(routine_id)  # type: ignore[arg-type]
+        if routine is None:
+            raise RoutineNotFoundError(
+                f"Deferred event of job '{self.job_state.job_id}' names routine "
+                f"'{routine_id}', which is not in flow '{self.flow.flow_id}'"
+            )
+        event = routine.get_event(entry.get("event_name"))  # type: ignore[arg-type]
+        if event is None:
+            raise EventNotFoundError(
+                f"Deferred event '{entry.get('event_name')}' of job "
+                f"'{self.job_state.job_id}' does not exist in routine '{routine_id}'"
+            )
+        return routine_id, routine, event, entry.get("data") or {}  # type: ignore[return-value]
+
+    def _resolve_buffers(self, buffers: dict[str, dict[str, Any]]) -> dict[Slot, Any]:
+        return {
+            self._slot_named(routine_id, slot_name): buffer
+            for routine_id, slots in buffers.items()
+            for slot_name, buffer in slots.items()
+        }
+
+    # -- settling ---------------------------------------------------------------------
+
+    def _settle_check_locked(self) -> str | None:
+        """Under ``lock``: if the job has stopped making progress, claim settling it."""
+        if self.running:
+            return None
+        state = self.state
+        if state == _RUNNING:
+            if self.outstanding:
+                return None
+            self.state = _DONE
+            return _SETTLE_COMPLETED
+        if state == _PAUSING:
+            self._park_queue_locked()
+            self.state = _PAUSED
+            return _SETTLE_PAUSED
+        if state == _STOPPING:
+            self.state = _DONE
+            return _SETTLE_STOPPED
+        return None
+
+    def _park_queue_locked(self) -> None:
+        job_state = self.job_state
+        pending = [self._to_pending(activation) for activation in self.queue]
+        self.queue.clear()
+        self.outstanding = 0
+        with self.buffer_lock:
+            buffers: dict[str, dict[str, Any]] = {}
+            for slot, buffer in self.buffers.items():
+                routine_id = self.routine_id_of(slot.routine) if slot.routine else None
+                if routine_id is not None:
+                    buffers.setdefault(routine_id, {})[slot.name] = buffer
+            self.buffers.clear()
+        with job_state._lock:
+            job_state.pending_tasks.extend(pending)
+            job_state._merge_buffers.update(buffers)
+
+    def _finish(self, kind: str) -> None:
+        """Bookkeeping after settling; wakes everybody who waits for the job."""
+        job_state = self.job_state
+        if kind != _SETTLE_PAUSED:
+            status = COMPLETED if kind == _SETTLE_COMPLETED else self.final_status
+            job_state.status = status
+            end = time()
+            entry_id = self.entry_routine_id
+            if entry_id is not None:
+                bookkeeping: dict[str, Any] = {
+                    "execution_time": end - self.started_at,
+                    "start_time": datetime.fromtimestamp(self.started_at).isoformat(),
+                    "end_time": datetime.fromtimestamp(end).isoformat(),
+                }
+                if not self.entry_failed:
+                    bookkeeping["status"] = status
+                job_state._merge_routine_state(entry_id, bookkeeping)
+                if status == COMPLETED:
+                    job_state.record_execution(
+                        entry_id, "completed", {"execution_time": end - self.started_at}
+                    )
+                job_state.execution_tracker.record_routine_end(entry_id, status)
+            # Break reference cycles early; a stray late emit still finds state _DONE.
+            self.frames = {}
+            self.buffers = {}
+        try:
+            self.flow._run_settled(self)
+        finally:
+            with self.lock:
+                self.cond.notify_all()
+            job_state._settled.set()
+
+
+class _EventFlow:
+    """Builds a tracker's ``event_flow`` from its job's history when read."""
+
+    __slots__ = ("flow", "job_state")
+
+    def __init__(self, job_state: weakref.ref[JobState], flow: Flow) -> None:
+        self.job_state = job_state
+        self.flow = flow
+
+    def __call__(self) -> list[dict[str, Any]]:
+        job_state = self.job_state()
+        if job_state is None:
+            return []
+        routines = self.flow.routines
+        flows: list[dict[str, Any]] = []
+        for routine_id, event_name, data, moment in job_state._history.rows():
+            routine = routines.get(routine_id)
+            event = routine.get_event(event_name) if routine is not None else None
+            if event is None:
+                if event_name in _FRAMEWORK_RECORDS or routine is None:
+                    continue
+            target = None
+            if event is not None:
+                for slot in event.connected_slots:
+                    if slot.routine is not None:
+                        target = self.flow._routine_ids.get(id(slot.routine))
+                        if target is not None:
+                            break
+            flows.append(
+                {
+                    "timestamp": datetime.fromtimestamp(moment).isoformat(),
+                    "source_routine_id": routine_id,
+                    "event_name": event_name,
+                    "target_routine_id": target,
+                    "data": data,
+                }
+            )
+        return flows

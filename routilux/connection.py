@@ -1,0 +1,108 @@
+"""An edge from an event to a slot, with an optional renaming of keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from routilux.event import Event
+    from routilux.flow import Flow
+    from routilux.job_state import JobState
+    from routilux.slot import Slot
+
+__all__ = ["Connection", "apply_param_mapping"]
+
+
+def apply_param_mapping(mapping: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+    """Rename keys of ``data`` by ``mapping`` (source key -> slot key), as 0.9 did.
+
+    1. An empty mapping returns ``data`` itself.
+    2. Each mapped source key present in ``data`` is copied under its target name.
+    3. Every other key of ``data`` is passed through under its own name, unless it is
+       one of the mapping's target names or was already set in step 2. So mapped
+       source keys are passed through too: ``{"a": "x"}`` on ``{"a": 1}`` gives
+       ``{"x": 1, "a": 1}``.
+    """
+    if not mapping:
+        return data
+    mapped: dict[str, Any] = {}
+    for source, target in mapping.items():
+        if source in data:
+            mapped[target] = data[source]
+    targets = set(mapping.values())
+    for key, value in data.items():
+        if key not in targets and key not in mapped:
+            mapped[key] = value
+    return mapped
+
+
+class Connection:
+    """One event -> slot edge.
+
+    ``Flow.connect`` creates connections between routines of a flow; creating one
+    directly (``Connection(event, slot)`` or ``event.connect(slot)``) wires the two
+    objects without a flow, which is useful for routines used on their own.
+
+    When the event is emitted inside a job, the connection queues a slot activation
+    in that job; outside any job it calls the slot synchronously. Data is renamed by
+    ``param_mapping`` (see :func:`apply_param_mapping`) on the way.
+
+    Attributes:
+        source_event, target_slot: the two ends.
+        param_mapping: source key -> slot key.
+        flow: the flow that made the connection (None for a direct one).
+        source_routine_id, target_routine_id: the ends' ids in ``flow``.
+    """
+
+    def __init__(
+        self,
+        source_event: Event | None = None,
+        target_slot: Slot | None = None,
+        param_mapping: dict[str, str] | None = None,
+        *,
+        flow: Flow | None = None,
+        source_routine_id: str | None = None,
+        target_routine_id: str | None = None,
+    ) -> None:
+        self.source_event = source_event
+        self.target_slot = target_slot
+        self.param_mapping: dict[str, str] = dict(param_mapping or {})
+        self.flow = flow
+        self.source_routine_id = source_routine_id
+        self.target_routine_id = target_routine_id
+        if source_event is not None and target_slot is not None:
+            source_event._attach(self)
+
+    def _receive(self, sender: Any, /, *, data: dict[str, Any], job_state: JobState | None) -> None:
+        """The blinker receiver: deliver one emission to the target slot."""
+        if self.param_mapping:
+            data = apply_param_mapping(self.param_mapping, data)
+        run = None if job_state is None else job_state._run
+        slot = self.target_slot
+        assert slot is not None
+        if run is None:
+            slot._receive_standalone(data)
+            return
+        if self.flow is run.flow:
+            run.enqueue((slot, data, 0, 0))
+        elif self.flow is None:
+            run.deliver(slot, data)
+        # else: the connection belongs to another flow that shares this routine.
+
+    def activate(self, data: dict[str, Any]) -> None:
+        """Deliver ``data`` to the target slot now (mapping applied)."""
+        if self.target_slot is None:
+            raise ValueError(f"{self!r} has no target slot")
+        self.target_slot.receive(self._apply_mapping(data))
+
+    def _apply_mapping(self, data: dict[str, Any]) -> dict[str, Any]:
+        return apply_param_mapping(self.param_mapping, data)
+
+    def disconnect(self) -> None:
+        """Remove this edge."""
+        if self.source_event is None:
+            raise ValueError(f"{self!r} has no source event")
+        self.source_event._detach(self)
+
+    def __repr__(self) -> str:
+        return f"Connection[{self.source_event!r} -> {self.target_slot!r}]"

@@ -1,0 +1,119 @@
+"""A named output of a routine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from routilux._signals import FanoutSignal
+from routilux.connection import Connection
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
+    from routilux.routine import Routine
+    from routilux.slot import Slot
+
+__all__ = ["Event"]
+
+
+class Event:
+    """An output of a routine, defined with :meth:`Routine.define_event`.
+
+    Emitting it (:meth:`Routine.emit`) sends the data through :attr:`signal`, a
+    blinker signal whose receivers are the event's connections, called in the order
+    they were connected. You may connect your own receivers to ``signal`` to observe
+    emissions; they are called synchronously in the emitting thread as
+    ``receiver(routine, data=..., job_state=...)`` (``job_state`` is None outside a
+    job) and must not raise.
+
+    Attributes:
+        name: the event's name.
+        routine: the routine that owns it.
+        output_params: the names of the keys it is documented to emit (not checked).
+        signal: the :class:`blinker.Signal` that fans emissions out.
+    """
+
+    def __init__(
+        self, name: str = "", routine: Routine | None = None, output_params: list[str] | None = None
+    ) -> None:
+        self.name = name
+        self.routine = routine
+        self.output_params: list[str] = list(output_params or [])
+        self.signal = FanoutSignal(doc=f"Emissions of event {name!r}")
+        self._connections: dict[tuple[Slot, Flow | None], Connection] = {}
+
+    @property
+    def connected_slots(self) -> list[Slot]:
+        """The connected slots, in connect order (each once)."""
+        return list(dict.fromkeys(slot for slot, _ in self._connections))
+
+    @property
+    def connections(self) -> list[Connection]:
+        """This event's connections, in connect order."""
+        return list(self._connections.values())
+
+    def connect(self, slot: Slot, param_mapping: dict[str, str] | None = None) -> Connection:
+        """Connect ``slot`` directly (outside any flow) and return the connection.
+
+        Connecting an already connected slot replaces its mapping.
+        """
+        return self._connect(slot, param_mapping, None, None, None)
+
+    def _connect(
+        self,
+        slot: Slot,
+        param_mapping: dict[str, str] | None,
+        flow: Flow | None,
+        source_routine_id: str | None,
+        target_routine_id: str | None,
+    ) -> Connection:
+        existing = self._connections.get((slot, flow))
+        if existing is not None:
+            existing.param_mapping = dict(param_mapping or {})
+            return existing
+        return Connection(
+            self,
+            slot,
+            param_mapping,
+            flow=flow,
+            source_routine_id=source_routine_id,
+            target_routine_id=target_routine_id,
+        )
+
+    def _attach(self, connection: Connection) -> None:
+        slot = connection.target_slot
+        assert slot is not None
+        previous = self._connections.get((slot, connection.flow))
+        if previous is not None:
+            self._detach(previous)
+        self._connections[(slot, connection.flow)] = connection
+        self.signal.connect(connection._receive, weak=False)
+        if self not in slot.connected_events:
+            slot.connected_events.append(self)
+
+    def _detach(self, connection: Connection) -> None:
+        slot = connection.target_slot
+        assert slot is not None
+        if self._connections.get((slot, connection.flow)) is not connection:
+            return
+        del self._connections[(slot, connection.flow)]
+        self.signal.disconnect(connection._receive)
+        if slot not in self.connected_slots and self in slot.connected_events:
+            slot.connected_events.remove(self)
+
+    def disconnect(self, slot: Slot) -> None:
+        """Remove every connection from this event to ``slot``."""
+        for (target, _), connection in list(self._connections.items()):
+            if target is slot:
+                self._detach(connection)
+
+    def emit(self, **data: Any) -> None:
+        """Emit through the owning routine (see :meth:`Routine.emit`)."""
+        if self.routine is not None:
+            self.routine.emit(self.name, **data)
+        else:
+            self.signal.send(None, data=data, job_state=None)
+
+    def __repr__(self) -> str:
+        if self.routine is not None:
+            return f"Event[{self.routine._id}.{self.name}]"
+        return f"Event[{self.name}]"

@@ -1,0 +1,84 @@
+"""The exceptions Routilux raises.
+
+Every exception derives from :class:`RoutiluxError`. Where routilux 0.9 raised a
+``ValueError``, ``TypeError`` or ``RuntimeError`` for the same mistake, the exception
+here also derives from that built-in class, so ``except ValueError:`` written against
+0.9 keeps working.
+
+Messages name the flow, routine, slot or event involved, so that a traceback alone
+tells what was wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DuplicateNameError",
+    "EventNotFoundError",
+    "FlowMismatchError",
+    "InvalidPayloadError",
+    "InvalidStrategyError",
+    "JobStateError",
+    "MissingTriggerSlotError",
+    "NoExecutionContextError",
+    "RoutineNotFoundError",
+    "RoutiluxError",
+    "SlotNotFoundError",
+]
+
+
+class RoutiluxError(Exception):
+    """Base class of every exception raised by Routilux itself."""
+
+
+class ConfigurationError(RoutiluxError, ValueError):
+    """A flow, routine, slot or event was set up with an invalid value."""
+
+
+class RoutineNotFoundError(ConfigurationError):
+    """A routine id is not registered in the flow."""
+
+
+class SlotNotFoundError(ConfigurationError):
+    """A routine has no slot of the requested name."""
+
+
+class EventNotFoundError(ConfigurationError):
+    """A routine has no event of the requested name."""
+
+
+class DuplicateNameError(ConfigurationError):
+    """A slot, event or routine id is defined twice, or a routine is added twice."""
+
+
+class InvalidStrategyError(ConfigurationError):
+    """An execution strategy, merge strategy or error strategy is not one we know."""
+
+
+class MissingTriggerSlotError(ConfigurationError):
+    """The entry routine of ``Flow.execute`` has no ``"trigger"`` slot."""
+
+
+class FlowMismatchError(ConfigurationError):
+    """A JobState was handed to a flow it does not belong to."""
+
+
+class InvalidPayloadError(RoutiluxError, TypeError, ValueError):
+    """Data of the wrong type was passed in (for example a non-dict ``entry_params``).
+
+    It derives from both ``TypeError`` and ``ValueError``: 0.9 raised one or the other
+    depending on the call.
+    """
+
+
+class JobStateError(RoutiluxError, RuntimeError):
+    """The job is not in a state that allows the operation.
+
+    Raised, for example, when pausing a job that has already finished, resuming a job
+    that is not paused, or emitting into a job that has completed.
+    """
+
+
+class NoExecutionContextError(RoutiluxError, RuntimeError):
+    """A call that needs a running job (``send_output``, ``emit_deferred_event``) was
+    made outside any slot handler of a job."""

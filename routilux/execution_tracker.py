@@ -1,0 +1,137 @@
+"""Performance records of one job.
+
+Every job has its own :class:`ExecutionTracker` (``job_state.execution_tracker``; the
+flow's ``execution_tracker`` attribute is the tracker of the job started last). The
+engine records the entry routine's start and end; ``event_flow`` lists the events
+emitted in the job, built from the job's history when read, so tracking costs nothing
+while the job runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+__all__ = ["ExecutionTracker"]
+
+
+class ExecutionTracker:
+    """Routine timings and the list of emitted events of one job.
+
+    Thread safety: the ``record_*`` methods take a lock; the returned dicts and lists
+    are the tracker's own, do not change them while a job runs.
+    """
+
+    def __init__(self, flow_id: str = "") -> None:
+        self.flow_id = flow_id
+        #: routine id -> one dict per recorded run of that routine.
+        self.routine_executions: dict[str, list[dict[str, Any]]] = {}
+        #: Never filled by the engine; free for your own figures.
+        self.performance_metrics: dict[str, Any] = {}
+        self._recorded_events: list[dict[str, Any]] = []
+        self._derive_events: Callable[[], list[dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def event_flow(self) -> list[dict[str, Any]]:
+        """Emitted events, oldest first: dicts with ``timestamp`` (ISO string),
+        ``source_routine_id``, ``event_name``, ``target_routine_id`` (the first
+        connected routine, or None) and ``data``. A new list on every read."""
+        derived = self._derive_events() if self._derive_events is not None else []
+        with self._lock:
+            return derived + list(self._recorded_events)
+
+    def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
+        """Open a run record for ``routine_id``."""
+        with self._lock:
+            self.routine_executions.setdefault(routine_id, []).append(
+                {
+                    "routine_id": routine_id,
+                    "start_time": datetime.now().isoformat(),
+                    "params": params or {},
+                    "status": "running",
+                }
+            )
+
+    def record_routine_end(
+        self,
+        routine_id: str,
+        status: str = "completed",
+        result: Any = None,
+        error: str | None = None,
+    ) -> None:
+        """Close the last run record of ``routine_id`` (ignored if there is none)."""
+        end = datetime.now()
+        with self._lock:
+            runs = self.routine_executions.get(routine_id)
+            if not runs:
+                return
+            record = runs[-1]
+            record["end_time"] = end.isoformat()
+            record["status"] = status
+            if result is not None:
+                record["result"] = result
+            if error is not None:
+                record["error"] = error
+            start = datetime.fromisoformat(record["start_time"])
+            record["execution_time"] = (end - start).total_seconds()
+
+    def record_event(
+        self,
+        source_routine_id: str,
+        event_name: str,
+        target_routine_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Add an event to ``event_flow`` by hand."""
+        with self._lock:
+            self._recorded_events.append(
+                {
+                    "timestamp": datetime.now().isoformat(),
+                    "source_routine_id": source_routine_id,
+                    "event_name": event_name,
+                    "target_routine_id": target_routine_id,
+                    "data": data or {},
+                }
+            )
+
+    def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
+        """Counts and timings of ``routine_id``'s recorded runs, or None."""
+        with self._lock:
+            runs = list(self.routine_executions.get(routine_id) or ())
+        if not runs:
+            return None
+        completed = sum(1 for r in runs if r.get("status") == "completed")
+        failed = sum(1 for r in runs if r.get("status") == "failed")
+        times = [r["execution_time"] for r in runs if "execution_time" in r]
+        return {
+            "total_executions": len(runs),
+            "completed": completed,
+            "failed": failed,
+            "success_rate": completed / len(runs),
+            "avg_execution_time": sum(times) / len(times) if times else 0,
+            "min_execution_time": min(times) if times else 0,
+            "max_execution_time": max(times) if times else 0,
+        }
+
+    def get_flow_performance(self) -> dict[str, Any]:
+        """Totals over all routines with recorded runs."""
+        with self._lock:
+            routine_ids = list(self.routine_executions)
+        averages = []
+        for routine_id in routine_ids:
+            performance = self.get_routine_performance(routine_id)
+            if performance and performance["avg_execution_time"]:
+                averages.append(performance["avg_execution_time"])
+        total = sum(averages)
+        return {
+            "total_routines": len(routine_ids),
+            "total_events": len(self.event_flow),
+            "total_execution_time": total,
+            "avg_routine_time": total / len(averages) if averages else 0,
+        }
+
+    def __repr__(self) -> str:
+        return f"ExecutionTracker[{self.flow_id}]"

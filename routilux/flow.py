@@ -1,0 +1,453 @@
+"""A flow: routines, the connections between them, and the jobs that run them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextvars import copy_context
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from routilux._job_run import JobRun
+from routilux._workers import ThreadWorkerPool
+from routilux.connection import Connection
+from routilux.error_handler import ErrorHandler
+from routilux.exceptions import (
+    ConfigurationError,
+    DuplicateNameError,
+    EventNotFoundError,
+    FlowMismatchError,
+    InvalidPayloadError,
+    InvalidStrategyError,
+    JobStateError,
+    MissingTriggerSlotError,
+    RoutineNotFoundError,
+    SlotNotFoundError,
+)
+from routilux.job_state import PAUSED, JobState
+from routilux.routine import Routine
+from routilux.stores import JobStore, MemoryStore
+
+if TYPE_CHECKING:
+    from routilux.event import Event
+    from routilux.execution_tracker import ExecutionTracker
+    from routilux.output_handler import OutputHandler
+    from routilux.slot import Slot
+
+__all__ = ["Flow"]
+
+SEQUENTIAL = "sequential"
+CONCURRENT = "concurrent"
+_STRATEGIES = (SEQUENTIAL, CONCURRENT)
+
+
+def _check_strategy(strategy: Any) -> str:
+    if strategy not in _STRATEGIES:
+        raise InvalidStrategyError(
+            f"Invalid execution strategy: {strategy!r}. Must be 'sequential' or 'concurrent'"
+        )
+    return strategy  # type: ignore[no-any-return]
+
+
+def _check_workers(max_workers: Any) -> int:
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ConfigurationError(f"max_workers must be an int >= 1, not {max_workers!r}")
+    return max_workers
+
+
+class Flow:
+    """Routines wired by connections, and the engine that runs them as jobs.
+
+    Arguments:
+        flow_id: the flow's id (a random UUID string if omitted).
+        execution_strategy: ``"sequential"`` (one slot activation of a job at a
+            time, first in first out, the entry handler first) or ``"concurrent"``
+            (up to ``max_workers`` activations of a job at once).
+        max_workers: the concurrency of the ``concurrent`` strategy, and the number of
+            threads the flow uses for jobs started with ``wait=False``.
+        history_limit: keep only the newest this many history records per job
+            (None, the default, keeps all).
+        store: where unfinished jobs are recorded (a :class:`~routilux.stores.MemoryStore`
+            by default).
+
+    Any number of jobs may run on one flow at once, started from any number of
+    threads; each has its own :class:`~routilux.JobState`, merge buffers and retry
+    counts. Wiring (``add_routine``, ``connect``) is thread safe but should be done
+    before jobs run.
+    """
+
+    def __init__(
+        self,
+        flow_id: str | None = None,
+        execution_strategy: str = SEQUENTIAL,
+        max_workers: int = 5,
+        *,
+        history_limit: int | None = None,
+        store: JobStore | None = None,
+    ) -> None:
+        self.flow_id: str = flow_id or str(uuid4())
+        self._strategy = _check_strategy(execution_strategy)
+        self._worker_limit = _check_workers(max_workers)
+        if history_limit is not None and (
+            isinstance(history_limit, bool) or not isinstance(history_limit, int) or history_limit < 1
+        ):
+            raise ConfigurationError(
+                f"history_limit must be a positive int or None, not {history_limit!r}"
+            )
+        self.history_limit = history_limit
+        self.store: JobStore = store if store is not None else MemoryStore()
+        self.routines: dict[str, Routine] = {}
+        self.connections: list[Connection] = []
+        self.error_handler: ErrorHandler | None = None
+        self._routine_ids: dict[int, str] = {}
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._active: set[JobRun] = set()
+        self._last_tracker: ExecutionTracker | None = None
+        self._pool = ThreadWorkerPool(self._worker_limit, f"routilux-{self.flow_id[:8]}")
+
+    # -- configuration ----------------------------------------------------------------
+
+    @property
+    def execution_strategy(self) -> str:
+        """``"sequential"`` or ``"concurrent"``."""
+        return self._strategy
+
+    @execution_strategy.setter
+    def execution_strategy(self, strategy: str) -> None:
+        self._strategy = _check_strategy(strategy)
+
+    @property
+    def max_workers(self) -> int:
+        """The number of activations a job may run at once: ``max_workers`` under the
+        concurrent strategy, 1 under the sequential one (as in 0.9)."""
+        return self._worker_limit if self._strategy == CONCURRENT else 1
+
+    @max_workers.setter
+    def max_workers(self, max_workers: int) -> None:
+        self._worker_limit = _check_workers(max_workers)
+        self._pool.resize(self._worker_limit)
+
+    def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
+        """Change the strategy (and, optionally, ``max_workers``) for later jobs.
+
+        Raises:
+            InvalidStrategyError: for an unknown strategy.
+        """
+        self._strategy = _check_strategy(strategy)
+        if max_workers is not None:
+            self.max_workers = max_workers
+
+    def set_error_handler(self, handler: ErrorHandler | None) -> None:
+        """Use ``handler`` for failures of routines that have no handler of their own."""
+        if handler is not None and not isinstance(handler, ErrorHandler):
+            raise ConfigurationError(
+                f"error handler of flow '{self.flow_id}' must be an ErrorHandler, "
+                f"not {type(handler).__name__}"
+            )
+        self.error_handler = handler
+
+    def get_error_handler(self) -> ErrorHandler | None:
+        """The flow-level error handler, or None."""
+        return self.error_handler
+
+    @property
+    def execution_tracker(self) -> ExecutionTracker | None:
+        """The tracker of the job started last (None before the first job).
+
+        Each job has its own: prefer ``job_state.execution_tracker``.
+        """
+        return self._last_tracker
+
+    # -- wiring -----------------------------------------------------------------------
+
+    def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
+        """Add ``routine`` under ``routine_id`` (default: the routine's own id).
+
+        Returns the id.
+
+        Raises:
+            DuplicateNameError: if the id is taken, or the routine object was already
+                added under another id.
+            ConfigurationError: if ``routine`` is not a Routine, or its ``__init__``
+                did not call ``super().__init__()``.
+        """
+        if not isinstance(routine, Routine):
+            raise ConfigurationError(
+                f"add_routine expects a Routine, not {type(routine).__name__} "
+                f"(flow '{self.flow_id}')"
+            )
+        if "_slots" not in routine.__dict__:
+            raise ConfigurationError(
+                f"{type(routine).__name__}.__init__ must call super().__init__() "
+                f"(adding it to flow '{self.flow_id}')"
+            )
+        if routine_id is not None and (not isinstance(routine_id, str) or not routine_id):
+            raise ConfigurationError(f"routine id must be a non-empty string, not {routine_id!r}")
+        rid = routine_id or routine._id
+        with self._lock:
+            if rid in self.routines:
+                raise DuplicateNameError(
+                    f"Routine ID '{rid}' already exists in flow '{self.flow_id}'"
+                )
+            existing = self._routine_ids.get(id(routine))
+            if existing is not None:
+                raise DuplicateNameError(
+                    f"{routine!r} is already in flow '{self.flow_id}' as '{existing}'"
+                )
+            self.routines[rid] = routine
+            self._routine_ids[id(routine)] = rid
+        return rid
+
+    def _routine(self, role: str, routine_id: str) -> Routine:
+        routine = self.routines.get(routine_id)
+        if routine is None:
+            raise RoutineNotFoundError(
+                f"{role} routine '{routine_id}' not found in flow '{self.flow_id}'"
+            )
+        return routine
+
+    def connect(
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
+        param_mapping: dict[str, str] | None = None,
+    ) -> Connection:
+        """Connect an event of one routine to a slot of another and return the edge.
+
+        ``param_mapping`` renames keys on the way (source key -> slot key; see
+        :func:`routilux.connection.apply_param_mapping`). Connecting the same event
+        and slot again replaces the mapping and returns the same connection.
+
+        Raises:
+            RoutineNotFoundError, EventNotFoundError, SlotNotFoundError: for unknown
+                ids or names.
+            ConfigurationError: if ``param_mapping`` is not a dict of strings.
+        """
+        source = self._routine("Source", source_routine_id)
+        event: Event | None = source.get_event(source_event)
+        if event is None:
+            raise EventNotFoundError(
+                f"Event '{source_event}' not found in routine '{source_routine_id}' "
+                f"(flow '{self.flow_id}')"
+            )
+        target = self._routine("Target", target_routine_id)
+        slot: Slot | None = target.get_slot(target_slot)
+        if slot is None:
+            raise SlotNotFoundError(
+                f"Slot '{target_slot}' not found in routine '{target_routine_id}' "
+                f"(flow '{self.flow_id}')"
+            )
+        if param_mapping is not None and (
+            not isinstance(param_mapping, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in param_mapping.items())
+        ):
+            raise ConfigurationError(
+                f"param_mapping of {source_routine_id}.{source_event} -> "
+                f"{target_routine_id}.{target_slot} must be a dict of str to str"
+            )
+        with self._lock:
+            connection = event._connect(
+                slot, param_mapping, self, source_routine_id, target_routine_id
+            )
+            if connection not in self.connections:
+                self.connections.append(connection)
+        return connection
+
+    def _get_routine_id(self, routine: Routine) -> str | None:
+        return self._routine_ids.get(id(routine))
+
+    def _find_connection(self, event: Event, slot: Slot) -> Connection | None:
+        for connection in self.connections:
+            if connection.source_event is event and connection.target_slot is slot:
+                return connection
+        return None
+
+    def _get_error_handler_for_routine(
+        self, routine: Routine, routine_id: str | None = None
+    ) -> ErrorHandler | None:
+        return routine.get_error_handler() or self.error_handler
+
+    # -- running ----------------------------------------------------------------------
+
+    def execute(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        wait: bool = True,
+        output_handler: OutputHandler | None = None,
+    ) -> JobState:
+        """Start a job at the entry routine's ``"trigger"`` slot and return its JobState.
+
+        Arguments:
+            entry_routine_id: the routine whose ``trigger`` slot receives
+                ``entry_params``.
+            entry_params: a dict (default ``{}``).
+            execution_strategy: overrides the flow's strategy for this job.
+            wait: if True (the default) return when the job has finished (or was
+                paused); if False return at once with the job running.
+            output_handler: where the job's ``send_output`` calls go.
+
+        With ``wait=True`` the calling thread runs the job's activations itself.
+        Failures of handlers do not raise here: they are recorded in the JobState
+        (see :mod:`routilux.error_handler`).
+
+        Raises:
+            RoutineNotFoundError: unknown entry routine.
+            MissingTriggerSlotError: the entry routine has no ``trigger`` slot.
+            InvalidPayloadError: ``entry_params`` is not a dict.
+            InvalidStrategyError: unknown ``execution_strategy``.
+        """
+        entry = self._routine("Entry", entry_routine_id)
+        if entry_params is None:
+            entry_params = {}
+        elif not isinstance(entry_params, dict):
+            raise InvalidPayloadError(
+                f"entry_params for entry routine '{entry_routine_id}' must be a dict, "
+                f"not {type(entry_params).__name__}"
+            )
+        trigger = entry.get_slot("trigger")
+        if trigger is None:
+            raise MissingTriggerSlotError(
+                f"Entry routine '{entry_routine_id}' must have a 'trigger' slot "
+                f"(flow '{self.flow_id}'); define one with define_slot('trigger', handler=...)"
+            )
+        strategy = self._strategy if execution_strategy is None else _check_strategy(
+            execution_strategy
+        )
+        job_state = JobState(self.flow_id, history_limit=self.history_limit)
+        job_state.current_routine_id = entry_routine_id
+        job_state.output_handler = output_handler
+        max_drivers = self._worker_limit if strategy == CONCURRENT else 1
+        run = JobRun(self, job_state, max_drivers, copy_context())
+        self._last_tracker = job_state.execution_tracker
+        run.start(trigger, dict(entry_params), caller_drives=wait)
+        return job_state
+
+    def _check_job(self, job_state: JobState) -> None:
+        if not isinstance(job_state, JobState):
+            raise InvalidPayloadError(f"expected a JobState, not {type(job_state).__name__}")
+        if job_state.flow_id != self.flow_id:
+            raise FlowMismatchError(
+                f"JobState flow_id '{job_state.flow_id}' does not match Flow flow_id "
+                f"'{self.flow_id}'"
+            )
+
+    def _live_run(self, job_state: JobState, action: str) -> JobRun:
+        run = job_state._run
+        if run is None or run.flow is not self:
+            raise JobStateError(
+                f"Cannot {action} job '{job_state.job_id}': it is not running on flow "
+                f"'{self.flow_id}' (status {job_state.status})"
+            )
+        return run
+
+    def pause(self, job_state: JobState, reason: str = "", checkpoint: Any = None) -> None:
+        """Pause one job of this flow.
+
+        Running handlers finish; activations they emit and those still queued are
+        kept in ``job_state.pending_tasks``. Called from outside the job it returns
+        once nothing of the job is running (so the JobState can be saved); called
+        from one of the job's own handlers it returns at once and the job settles
+        when that handler returns. Pausing a paused job does nothing.
+
+        Raises:
+            FlowMismatchError: the job belongs to another flow.
+            JobStateError: the job has finished or is not running on this flow.
+        """
+        self._check_job(job_state)
+        self._live_run(job_state, "pause").pause(reason, checkpoint)
+
+    def resume(self, job_state: JobState, *, wait: bool = False) -> JobState:
+        """Continue a paused job and return its JobState.
+
+        The job may have been paused in this process, or saved and loaded in another
+        (with the flow rebuilt). Deferred events are emitted first, in order, then the
+        pending activations run. Returns at once unless ``wait`` is True; use
+        ``job_state.wait_for_completion()`` to wait later.
+
+        Raises:
+            FlowMismatchError: the job belongs to another flow.
+            JobStateError: the job is not paused.
+            RoutineNotFoundError, SlotNotFoundError, EventNotFoundError: the job's
+                pending work names routines, slots or events this flow lacks (the
+                job is left unchanged).
+        """
+        self._check_job(job_state)
+        if job_state.status != PAUSED:
+            raise JobStateError(
+                f"Cannot resume job '{job_state.job_id}': it is {job_state.status}, not paused"
+            )
+        run = job_state._run
+        if run is None or run.flow is not self:
+            entry_id = job_state.current_routine_id
+            if entry_id is not None and entry_id not in self.routines:
+                raise RoutineNotFoundError(
+                    f"Current routine '{entry_id}' not found in flow '{self.flow_id}'"
+                )
+            strategy_workers = self._worker_limit if self._strategy == CONCURRENT else 1
+            run = JobRun(self, job_state, strategy_workers, copy_context())
+        self._last_tracker = job_state.execution_tracker
+        run.resume(caller_drives=wait)
+        return job_state
+
+    def cancel(self, job_state: JobState, reason: str = "") -> None:
+        """Cancel one job: queued and pending work is dropped, running handlers finish.
+
+        Returns at once; ``job_state.wait_for_completion()`` waits for the running
+        handlers. The final status is ``"cancelled"``.
+
+        Raises:
+            FlowMismatchError: the job belongs to another flow.
+            JobStateError: the job has already finished.
+        """
+        self._check_job(job_state)
+        self._live_run(job_state, "cancel").cancel(reason)
+
+    def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """Wait until no job of this flow has work in progress.
+
+        Jobs that are paused do not count as in progress. Returns False if
+        ``timeout`` (seconds) expired first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._active:
+                if deadline is None:
+                    self._idle.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._idle.wait(remaining)
+            return True
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Release the flow's worker threads; the flow stays usable.
+
+        With ``wait`` it first waits (up to ``timeout``) for running jobs. Jobs still
+        running keep running: new worker threads are created when they need them.
+        """
+        finished = self.wait_for_completion(timeout) if wait else False
+        self._pool.shutdown(wait=wait and finished)
+
+    def _run_started(self, run: JobRun) -> None:
+        with self._lock:
+            self._active.add(run)
+        self.store.job_started(run.job_state)
+
+    def _run_settled(self, run: JobRun) -> None:
+        try:
+            self.store.job_settled(run.job_state)
+        finally:
+            with self._idle:
+                self._active.discard(run)
+                if not self._active:
+                    self._idle.notify_all()
+
+    def __repr__(self) -> str:
+        return f"Flow[{self.flow_id}]"

@@ -1,0 +1,380 @@
+"""The record of one execution of a flow.
+
+Every :meth:`Flow.execute` creates a new :class:`JobState`. It holds the job's
+status, one state dict per routine, the execution history, shared data and a shared
+log for all routines of the job, outputs, errors, and, while the job is paused, its
+pending work. Nothing in it is shared with any other job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from time import time
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from routilux._history import History
+from routilux.exceptions import InvalidPayloadError
+from routilux.execution_record import ExecutionRecord
+from routilux.execution_tracker import ExecutionTracker
+from routilux.output_handler import OutputHandler
+
+if TYPE_CHECKING:
+    from routilux._job_run import JobRun
+
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "FINISHED_STATUSES",
+    "PAUSED",
+    "PENDING",
+    "RUNNING",
+    "ExecutionRecord",
+    "JobState",
+]
+
+logger = logging.getLogger("routilux")
+
+PENDING = "pending"
+RUNNING = "running"
+PAUSED = "paused"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+#: Statuses a job never leaves.
+FINISHED_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+class _LazyStamp(float):
+    """A shared-log timestamp not yet formatted as an ISO string.
+
+    Formatting costs about a microsecond and the string takes three times the memory
+    of the float, so log entries keep the float until somebody reads the log.
+    """
+
+    __slots__ = ()
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment).isoformat()
+
+
+class JobState:
+    """Status, state, history and data of one job.
+
+    Arguments:
+        flow_id: the id of the flow the job belongs to.
+        history_limit: keep only the newest this many history records (None: all).
+
+    Attributes:
+        flow_id, job_id: identify the job (``job_id`` is a random UUID string).
+        status: ``"pending"``, ``"running"``, ``"paused"``, ``"completed"``,
+            ``"failed"`` or ``"cancelled"``.
+        current_routine_id: the entry routine's id.
+        routine_states: routine id -> that routine's state dict.
+        shared_data: a dict shared by all routines of the job (see also
+            :meth:`get_shared_data`).
+        output_log: every output sent with ``send_output``, oldest first.
+        errors: one dict per handler failure (``routine_id``, ``slot``, ``error``,
+            ``error_type``, ``strategy``, ``attempt``, ``timestamp``).
+        pause_points: one dict per pause (``timestamp``, ``reason``,
+            ``current_routine_id``, ``checkpoint``).
+        pending_tasks: while the job is paused, the slot activations waiting to run.
+        deferred_events: events to emit when the job is resumed.
+        execution_tracker: this job's :class:`ExecutionTracker`.
+        output_handler: where ``send_output`` forwards outputs (not serialized).
+
+    Thread safety: every method may be called from any handler thread of the job;
+    compound updates take the job's lock. Dicts and lists returned by getters are the
+    job's own (as in 0.9) unless a method says it returns a copy; change them only from
+    the job's handlers.
+    """
+
+    def __init__(self, flow_id: str = "", *, history_limit: int | None = None) -> None:
+        self.flow_id = flow_id
+        self.job_id = str(uuid4())
+        self.status = PENDING
+        self.current_routine_id: str | None = None
+        self.routine_states: dict[str, dict[str, Any]] = {}
+        self.pause_points: list[dict[str, Any]] = []
+        self.pending_tasks: list[dict[str, Any]] = []
+        self.deferred_events: list[dict[str, Any]] = []
+        self.shared_data: dict[str, Any] = {}
+        self.output_log: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.created_at = datetime.now()
+        self.output_handler: OutputHandler | None = None
+        self.execution_tracker = ExecutionTracker(flow_id)
+        self._history = History(history_limit)
+        self._shared_log: list[dict[str, Any]] = []
+        self._log_formatted_upto = 0
+        self._updated = time()
+        self._lock = threading.RLock()
+        # Set whenever no work of the job is in progress (see wait_for_completion).
+        self._settled = threading.Event()
+        self._settled.set()
+        self._run: JobRun | None = None
+        # routine id -> slot name -> merge buffer, kept here while the job is paused.
+        self._merge_buffers: dict[str, dict[str, Any]] = {}
+
+    # -- timestamps -------------------------------------------------------------------
+
+    @property
+    def updated_at(self) -> datetime:
+        """When the job last changed."""
+        return datetime.fromtimestamp(self._updated)
+
+    @updated_at.setter
+    def updated_at(self, value: datetime) -> None:
+        self._updated = value.timestamp()
+
+    def _touch(self) -> None:
+        self._updated = time()
+
+    # -- status -----------------------------------------------------------------------
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in FINISHED_STATUSES
+
+    def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """Block until the job has no work in progress; return whether it got there.
+
+        That is the case once the job has finished (completed, failed or cancelled)
+        or is paused with all its in-flight work done; check :attr:`status` to tell
+        which. A resumed job can be waited for again. Returns False if ``timeout``
+        (seconds) expired first. Never polls.
+        """
+        return self._settled.wait(timeout)
+
+    # -- routine state ----------------------------------------------------------------
+
+    def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
+        """Replace the state of ``routine_id`` with a shallow copy of ``state``.
+
+        To change a few keys, read the state with :meth:`get_routine_state` first
+        (or store the dict returned by it after changing it).
+        """
+        if not isinstance(state, dict):
+            raise InvalidPayloadError(
+                f"state for routine '{routine_id}' must be a dict, not {type(state).__name__}"
+            )
+        copy = dict(state)
+        with self._lock:
+            self.routine_states[routine_id] = copy
+        self._updated = time()
+
+    def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
+        """The state dict of ``routine_id`` (the job's own dict), or None."""
+        return self.routine_states.get(routine_id)
+
+    def _merge_routine_state(self, routine_id: str, updates: dict[str, Any]) -> None:
+        """Framework bookkeeping: update keys, never drop the ones a handler stored."""
+        with self._lock:
+            state = self.routine_states.get(routine_id)
+            if state is None:
+                self.routine_states[routine_id] = dict(updates)
+            else:
+                state.update(updates)
+        self._updated = time()
+
+    # -- history ----------------------------------------------------------------------
+
+    def record_execution(
+        self, routine_id: str, event_name: str, data: dict[str, Any] | None = None
+    ) -> None:
+        """Append a record to the history (``data`` is stored by reference)."""
+        moment = time()
+        self._history.append(routine_id, event_name, {} if data is None else data, moment)
+        self._updated = moment
+
+    def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
+        """The history, oldest first, optionally only the records of ``routine_id``.
+
+        Returns new :class:`ExecutionRecord` objects in a new list. Records appear in
+        the order they were written, which under the sequential strategy is the same
+        on every run.
+        """
+        return self._history.records(routine_id)
+
+    @property
+    def execution_history(self) -> list[ExecutionRecord]:
+        """All history records, oldest first (a new list on every read)."""
+        return self._history.records()
+
+    @execution_history.setter
+    def execution_history(self, records: Iterable[ExecutionRecord]) -> None:
+        self._history.clear()
+        for record in records:
+            self._history.append(record.routine_id, record.event_name, record.data, record.time)
+
+    @property
+    def history_limit(self) -> int | None:
+        """The most history records kept (None: all)."""
+        return self._history.limit
+
+    @property
+    def history_dropped(self) -> int:
+        """How many old history records were discarded because of ``history_limit``."""
+        return self._history.dropped
+
+    # -- shared data and log ----------------------------------------------------------
+
+    def update_shared_data(self, key: str, value: Any) -> None:
+        """Set ``shared_data[key] = value``."""
+        with self._lock:
+            self.shared_data[key] = value
+        self._updated = time()
+
+    def get_shared_data(self, key: str, default: Any = None) -> Any:
+        """``shared_data.get(key, default)``."""
+        return self.shared_data.get(key, default)
+
+    def append_to_shared_log(self, entry: dict[str, Any]) -> None:
+        """Append ``entry`` to the shared log.
+
+        An entry without a ``"timestamp"`` key is copied and the copy gets one (an ISO
+        string, as seen through :meth:`get_shared_log`); an entry with a timestamp is
+        stored as it is.
+
+        Raises:
+            InvalidPayloadError: (a ``ValueError``) if ``entry`` is not a dict.
+        """
+        if not isinstance(entry, dict):
+            raise InvalidPayloadError(
+                f"Entry must be a dictionary, not {type(entry).__name__}"
+            )
+        moment = time()
+        if "timestamp" not in entry:
+            entry = dict(entry)
+            entry["timestamp"] = _LazyStamp(moment)
+        with self._lock:
+            self._shared_log.append(entry)
+        self._updated = moment
+
+    def _formatted_log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            log = self._shared_log
+            for index in range(self._log_formatted_upto, len(log)):
+                entry = log[index]
+                stamp = entry.get("timestamp")
+                if type(stamp) is _LazyStamp:
+                    entry["timestamp"] = _iso(stamp)
+            self._log_formatted_upto = len(log)
+            return log
+
+    @property
+    def shared_log(self) -> list[dict[str, Any]]:
+        """The shared log, oldest first (the job's own list)."""
+        return self._formatted_log()
+
+    @shared_log.setter
+    def shared_log(self, entries: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._shared_log = list(entries)
+            self._log_formatted_upto = 0
+
+    def get_shared_log(
+        self, filter_func: Callable[[dict[str, Any]], Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A new list of the log entries, all or those for which ``filter_func`` is true."""
+        log = self._formatted_log()
+        with self._lock:
+            entries = list(log)
+        if filter_func is None:
+            return entries
+        return [entry for entry in entries if filter_func(entry)]
+
+    # -- outputs and deferred events --------------------------------------------------
+
+    def set_output_handler(self, handler: OutputHandler | None) -> None:
+        """Forward later outputs to ``handler`` (None: only log them)."""
+        self.output_handler = handler
+
+    def send_output(self, routine_id: str, output_type: str, data: dict[str, Any]) -> None:
+        """Forward an output to the output handler and append it to ``output_log``.
+
+        An exception raised by the output handler is reported with
+        :func:`warnings.warn` and logged; the output is still logged in the job.
+        """
+        now = datetime.now()
+        handler = self.output_handler
+        if handler is not None:
+            try:
+                handler.handle(
+                    job_id=self.job_id,
+                    routine_id=routine_id,
+                    output_type=output_type,
+                    data=data,
+                    timestamp=now,
+                )
+            except Exception as exc:
+                logger.exception("output handler failed in job %s", self.job_id)
+                warnings.warn(f"Output handler failed: {exc}", RuntimeWarning, stacklevel=2)
+        with self._lock:
+            self.output_log.append(
+                {
+                    "routine_id": routine_id,
+                    "output_type": output_type,
+                    "data": data,
+                    "timestamp": now.isoformat(),
+                }
+            )
+        self._updated = now.timestamp()
+
+    def add_deferred_event(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
+        """Queue an event for ``routine_id`` to emit when the job is resumed."""
+        with self._lock:
+            self.deferred_events.append(
+                {
+                    "routine_id": routine_id,
+                    "event_name": event_name,
+                    "data": data,
+                    "timestamp": datetime.now().isoformat(),
+                }
+            )
+        self._updated = time()
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _record_error(self, error: dict[str, Any]) -> None:
+        with self._lock:
+            self.errors.append(error)
+        self._updated = time()
+
+    # -- status transitions (called by the engine) ------------------------------------
+
+    def _set_paused(self, reason: str = "", checkpoint: Any = None) -> None:
+        with self._lock:
+            self.status = PAUSED
+            self.pause_points.append(
+                {
+                    "timestamp": datetime.now().isoformat(),
+                    "reason": reason,
+                    "current_routine_id": self.current_routine_id,
+                    "checkpoint": checkpoint,
+                }
+            )
+        self._updated = time()
+
+    def _set_running(self) -> None:
+        with self._lock:
+            if self.status in (PENDING, PAUSED):
+                self.status = RUNNING
+        self._updated = time()
+
+    def _set_cancelled(self, reason: str = "") -> None:
+        with self._lock:
+            self.status = CANCELLED
+            if reason:
+                self.routine_states["_cancellation"] = {"reason": reason}
+        self._updated = time()
+
+    def __repr__(self) -> str:
+        return f"JobState[{self.job_id}:{self.status}]"

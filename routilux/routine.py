@@ -1,0 +1,287 @@
+"""The base class of every node of a flow."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from routilux._context import current_frame
+from routilux._merge import OVERRIDE, MergeStrategy
+from routilux.error_handler import ErrorHandler, ErrorStrategy
+from routilux.event import Event
+from routilux.exceptions import (
+    ConfigurationError,
+    DuplicateNameError,
+    EventNotFoundError,
+    NoExecutionContextError,
+)
+from routilux.execution_context import ExecutionContext
+from routilux.slot import Slot
+
+__all__ = ["ExecutionContext", "Routine"]
+
+_current_frame = current_frame.get
+
+
+class Routine:
+    """A node of a flow: named input slots, named output events, and handlers.
+
+    Subclass it, call ``super().__init__()`` first in your ``__init__`` (which takes
+    no required arguments), then define slots and events::
+
+        class Doubler(Routine):
+            def __init__(self):
+                super().__init__()
+                self.input = self.define_slot("input", handler=self.double)
+                self.output = self.define_event("output", ["value"])
+
+            def double(self, value):
+                self.emit("output", value=value * 2)
+
+    One routine object serves every job of its flow, possibly from several threads
+    at once: keep per-run state in the job (``self.get_execution_context()``), not in
+    instance attributes. Static settings belong in the config (:meth:`set_config`).
+    """
+
+    def __init__(self) -> None:
+        self._id = hex(id(self))
+        self._slots: dict[str, Slot] = {}
+        self._events: dict[str, Event] = {}
+        self._config: dict[str, Any] = {}
+        self._error_handler: ErrorHandler | None = None
+
+    def _own(self, attribute: str) -> dict[str, Any]:
+        try:
+            return self.__dict__[attribute]  # type: ignore[no-any-return]
+        except KeyError:
+            raise ConfigurationError(
+                f"{type(self).__name__}.__init__ must call super().__init__() "
+                "before defining slots or events"
+            ) from None
+
+    # -- slots and events -------------------------------------------------------------
+
+    def define_slot(
+        self,
+        name: str,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: MergeStrategy = OVERRIDE,
+    ) -> Slot:
+        """Define an input slot and return it.
+
+        Arguments:
+            name: unique among this routine's slots.
+            handler: called for each delivery (see :mod:`routilux._dispatch` for how
+                its signature decides what it receives); None to only merge.
+            merge_strategy: ``"override"``, ``"append"`` or ``(old, new) -> merged``.
+
+        Raises:
+            DuplicateNameError: if the routine already has a slot called ``name``.
+            InvalidStrategyError: for an unknown merge strategy.
+            ConfigurationError: for an empty or non-string name.
+        """
+        slots = self._own("_slots")
+        _check_name(name, "slot", self)
+        if name in slots:
+            raise DuplicateNameError(f"Slot '{name}' already exists in {self!r}")
+        slot = Slot(name, self, handler, merge_strategy)
+        slots[name] = slot
+        return slot
+
+    def define_event(self, name: str, output_params: list[str] | None = None) -> Event:
+        """Define an output event and return it.
+
+        ``output_params`` documents the keys the event carries; it is not checked.
+
+        Raises:
+            DuplicateNameError: if the routine already has an event called ``name``.
+            ConfigurationError: for an empty or non-string name.
+        """
+        events = self._own("_events")
+        _check_name(name, "event", self)
+        if name in events:
+            raise DuplicateNameError(f"Event '{name}' already exists in {self!r}")
+        event = Event(name, self, output_params)
+        events[name] = event
+        return event
+
+    def get_slot(self, name: str) -> Slot | None:
+        """The slot called ``name``, or None."""
+        return self._slots.get(name)
+
+    def get_event(self, name: str) -> Event | None:
+        """The event called ``name``, or None."""
+        return self._events.get(name)
+
+    def emit(self, event_name: str, /, **data: Any) -> None:
+        """Emit ``event_name`` with ``data`` as keyword arguments.
+
+        Inside a job, the emission is recorded in the job's history and each
+        connected slot gets a slot activation queued in the same job, in connect
+        order; ``emit`` returns without waiting for them. Outside any job, connected
+        slots run synchronously, in connect order.
+
+        Raises:
+            EventNotFoundError: if the routine has no such event.
+            JobStateError: if the job this handler belonged to has already finished
+                (possible only from a thread the handler left running).
+        """
+        event = self._events.get(event_name)
+        if event is None:
+            raise self._unknown_event(event_name)
+        frame = _current_frame()
+        if frame is not None:
+            if frame.routine is self:
+                frame.run.emit(frame.routine_id, self, event, data)
+                return
+            run = frame.run
+            routine_id = run.routine_id_of(self)
+            if routine_id is not None:
+                run.emit(routine_id, self, event, data)
+                return
+        event.signal.send(self, data=data, job_state=None)
+
+    def _unknown_event(self, event_name: str) -> EventNotFoundError:
+        ctx = self.get_execution_context()
+        where = f"routine '{ctx.routine_id}' ({self!r})" if ctx else repr(self)
+        known = ", ".join(repr(name) for name in self._events) or "none"
+        return EventNotFoundError(
+            f"Event '{event_name}' does not exist in {where}; its events: {known}"
+        )
+
+    # -- configuration ----------------------------------------------------------------
+
+    def set_config(self, **kwargs: Any) -> None:
+        """Update the routine's configuration with ``kwargs``."""
+        self._config.update(kwargs)
+
+    def get_config(self, key: str, default: Any = None) -> Any:
+        """One configuration value, or ``default``."""
+        return self._config.get(key, default)
+
+    def config(self) -> dict[str, Any]:
+        """A shallow copy of the configuration."""
+        return dict(self._config)
+
+    # -- error handling ---------------------------------------------------------------
+
+    def set_error_handler(self, handler: ErrorHandler | None) -> None:
+        """Use ``handler`` for this routine's failures (None: use the flow's)."""
+        if handler is not None and not isinstance(handler, ErrorHandler):
+            raise ConfigurationError(
+                f"error handler of {self!r} must be an ErrorHandler, not {type(handler).__name__}"
+            )
+        self._error_handler = handler
+
+    def get_error_handler(self) -> ErrorHandler | None:
+        """This routine's own error handler, or None."""
+        return self._error_handler
+
+    def set_as_optional(self, strategy: ErrorStrategy | str | None = None) -> None:
+        """Let failures of this routine be recorded without stopping the job.
+
+        Installs ``ErrorHandler(strategy or CONTINUE, is_critical=False)``; SKIP is
+        the other sensible strategy.
+        """
+        self.set_error_handler(
+            ErrorHandler(strategy=strategy or ErrorStrategy.CONTINUE, is_critical=False)
+        )
+
+    def set_as_critical(
+        self, max_retries: int = 3, retry_delay: float = 1.0, retry_backoff: float = 2.0
+    ) -> None:
+        """Retry failures of this routine; fail the job when the retries run out."""
+        self.set_error_handler(
+            ErrorHandler(
+                strategy=ErrorStrategy.RETRY,
+                max_retries=max_retries,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
+                is_critical=True,
+            )
+        )
+
+    # -- the running job --------------------------------------------------------------
+
+    def get_execution_context(self) -> ExecutionContext | None:
+        """``(flow, job_state, routine_id)`` of the job this code runs in, or None.
+
+        Available in every slot handler of a job and in threads or tasks started
+        from it with a copy of its :mod:`contextvars` context; None elsewhere, and
+        None if this routine is not part of the running job's flow.
+        """
+        frame = _current_frame()
+        if frame is None:
+            return None
+        if frame.routine is self:
+            return frame.context
+        run = frame.run
+        routine_id = run.routine_id_of(self)
+        if routine_id is None:
+            return None
+        return ExecutionContext(run.flow, run.job_state, routine_id)
+
+    def _require_context(self, what: str) -> ExecutionContext:
+        ctx = self.get_execution_context()
+        if ctx is None:
+            raise NoExecutionContextError(
+                f"Cannot {what} from {self!r}: not in execution context. Call it from a "
+                "slot handler of a running job (or a thread started with its context)."
+            )
+        return ctx
+
+    def emit_deferred_event(self, event_name: str, /, **data: Any) -> None:
+        """Record an event to be emitted when the job is resumed after a pause.
+
+        Raises:
+            NoExecutionContextError: outside a job.
+            EventNotFoundError: if the routine has no such event.
+        """
+        ctx = self._require_context(f"emit deferred event '{event_name}'")
+        if event_name not in self._events:
+            raise self._unknown_event(event_name)
+        ctx.job_state.add_deferred_event(ctx.routine_id, event_name, data)
+
+    def send_output(self, output_type: str, /, **data: Any) -> None:
+        """Send output to the job's output handler and output log.
+
+        Raises:
+            NoExecutionContextError: outside a job.
+        """
+        ctx = self._require_context(f"send output '{output_type}'")
+        ctx.job_state.send_output(ctx.routine_id, output_type, data)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _extract_input_data(self, data: Any = None, **kwargs: Any) -> Any:
+        """Pick the input value out of a handler's arguments (0.9 rules).
+
+        ``data`` if it is not None; else ``kwargs["data"]``; else the only kwarg's
+        value; else all kwargs as a dict; else ``{}``.
+        """
+        if data is not None:
+            return data
+        if "data" in kwargs:
+            return kwargs["data"]
+        if len(kwargs) == 1:
+            return next(iter(kwargs.values()))
+        if kwargs:
+            return kwargs
+        return {}
+
+    def __call__(self, **kwargs: Any) -> None:
+        """Deprecated; does nothing (as in 0.9). Use ``Flow.execute``."""
+        warnings.warn(
+            "Routine.__call__ does nothing; run routines with Flow.execute",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}[{self._id}]"
+
+
+def _check_name(name: Any, kind: str, routine: Routine) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"{kind} name must be a non-empty string, not {name!r} ({routine!r})")

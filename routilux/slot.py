@@ -1,0 +1,165 @@
+"""A named input of a routine."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from routilux._context import current_frame
+from routilux._dispatch import build_invoker
+from routilux._merge import APPEND, OVERRIDE, MergeStrategy, merge, validate_merge_strategy
+from routilux.exceptions import InvalidPayloadError
+
+if TYPE_CHECKING:
+    from routilux.event import Event
+    from routilux.routine import Routine
+
+__all__ = ["Slot"]
+
+logger = logging.getLogger("routilux")
+
+# Merge kinds, read on the hot path instead of comparing strategy strings.
+MERGE_OVERRIDE = 0
+MERGE_APPEND = 1
+MERGE_CUSTOM = 2
+
+
+class Slot:
+    """An input of a routine, defined with :meth:`Routine.define_slot`.
+
+    Each delivery is merged with what the slot received before in the same job (its
+    merge strategy, see :mod:`routilux._merge`) and the handler is called with the
+    result; the handler's signature decides how (see :mod:`routilux._dispatch`).
+
+    Inside a job the merge buffer belongs to the job. Outside any job (calling
+    :meth:`receive` directly, or emitting from a routine that is not running in a
+    job) the slot keeps a standalone buffer, ``_data``, and runs the handler at once.
+
+    Attributes:
+        name: the slot's name.
+        routine: the routine that owns it.
+        connected_events: events connected to it, in connect order.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        routine: Routine | None = None,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: MergeStrategy = OVERRIDE,
+    ) -> None:
+        self.name = name
+        self.routine = routine
+        self.connected_events: list[Event] = []
+        self._data: Any = {}
+        self._standalone_lock = threading.Lock()
+        self._merge_strategy: MergeStrategy = OVERRIDE
+        self._merge_kind = MERGE_OVERRIDE
+        self.merge_strategy = merge_strategy
+        self._handler: Callable[..., Any] | None = None
+        self._invoke = build_invoker(None)
+        self.handler = handler
+
+    @property
+    def handler(self) -> Callable[..., Any] | None:
+        """The callable run for each delivery (None: deliveries are only merged)."""
+        return self._handler
+
+    @handler.setter
+    def handler(self, handler: Callable[..., Any] | None) -> None:
+        if handler is not None and not callable(handler):
+            raise InvalidPayloadError(
+                f"handler of {self._describe()} must be callable, not {type(handler).__name__}"
+            )
+        self._invoke = build_invoker(handler)
+        self._handler = handler
+
+    @property
+    def merge_strategy(self) -> MergeStrategy:
+        """``"override"``, ``"append"`` or a callable ``(old, new) -> merged``."""
+        return self._merge_strategy
+
+    @merge_strategy.setter
+    def merge_strategy(self, strategy: MergeStrategy) -> None:
+        strategy = validate_merge_strategy(strategy, self._describe())
+        self._merge_strategy = strategy
+        if strategy == OVERRIDE:
+            self._merge_kind = MERGE_OVERRIDE
+        elif strategy == APPEND:
+            self._merge_kind = MERGE_APPEND
+        else:
+            self._merge_kind = MERGE_CUSTOM
+
+    def _describe(self) -> str:
+        if self.routine is not None:
+            return f"slot '{self.name}' of {self.routine!r}"
+        return f"slot '{self.name}'"
+
+    def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> None:
+        """Connect ``event`` to this slot directly (see :meth:`Event.connect`)."""
+        event.connect(self, param_mapping)
+
+    def disconnect(self, event: Event) -> None:
+        """Remove the connections from ``event`` to this slot."""
+        event.disconnect(self)
+
+    def receive(self, data: dict[str, Any]) -> None:
+        """Deliver ``data`` to this slot.
+
+        Inside a handler of a job whose flow contains this slot's routine, the
+        delivery is queued in that job like an emitted one. Anywhere else the data is
+        merged into the standalone buffer and the handler runs now, in this thread;
+        its exceptions propagate to the caller.
+
+        Raises:
+            InvalidPayloadError: if ``data`` is not a dict.
+        """
+        if not isinstance(data, dict):
+            raise InvalidPayloadError(
+                f"data for {self._describe()} must be a dict, not {type(data).__name__}"
+            )
+        frame = current_frame.get()
+        if frame is not None and frame.run.contains(self):
+            frame.run.deliver(self, data)
+            return
+        self._receive_standalone(data)
+
+    def _merge_standalone(self, data: dict[str, Any]) -> Any:
+        with self._standalone_lock:
+            self._data, merged = merge(self._merge_strategy, self._data, data)
+        return merged
+
+    def _receive_standalone(self, data: dict[str, Any]) -> None:
+        self._invoke(self._merge_standalone(data))
+
+    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
+        """Merge ``data`` into the standalone buffer and run the handler now.
+
+        With ``propagate_exceptions=False`` (the default, as in 0.9) an exception
+        from the handler is logged and swallowed; with True it propagates.
+        """
+        merged = self._merge_standalone(data)
+        try:
+            self._invoke(merged)
+        except Exception:
+            if propagate_exceptions:
+                raise
+            logger.exception("handler of %s failed", self._describe())
+
+    @staticmethod
+    def _is_kwargs_handler(handler: Callable[..., Any]) -> bool:
+        """Whether ``handler`` accepts ``**kwargs``."""
+        import inspect
+
+        try:
+            parameters = inspect.signature(handler).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+    def __repr__(self) -> str:
+        if self.routine is not None:
+            return f"Slot[{self.routine._id}.{self.name}]"
+        return f"Slot[{self.name}]"
