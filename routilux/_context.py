@@ -21,16 +21,17 @@ __all__ = ["Frame", "current_frame"]
 class Frame:
     """What the engine knows about the activation a handler belongs to."""
 
-    __slots__ = ("context", "routine", "routine_id", "run", "slot")
+    __slots__ = ("context", "routine", "routine_id", "run", "slot", "slot_index")
 
     def __init__(
-        self, context: ExecutionContext, routine: Any, run: JobRun, slot: Slot | None
+        self, context: ExecutionContext, routine: Any, run: JobRun, slot: Slot, slot_index: int
     ) -> None:
         self.context = context
         self.routine = routine
         self.routine_id = context.routine_id
         self.run = run
         self.slot = slot
+        self.slot_index = slot_index
 
 
 current_frame: ContextVar[Frame | None] = ContextVar("routilux_current_frame", default=None)

@@ -12,76 +12,101 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import deque
-from collections.abc import MutableSequence
+from collections.abc import Callable, MutableSequence
 from typing import Any
 
 from routilux.execution_record import ExecutionRecord
 
 __all__ = ["History"]
 
+Row = tuple[str, str, Any, float]
+
 
 class History:
     """Append-only record columns, optionally keeping only the newest ``limit``.
 
+    ``append(routine_id, event_name, data, time)`` is an attribute holding a closure
+    over the columns: it is called once per emitted event and skips attribute lookups.
+
     Thread safety: ``append`` and the readers take one lock, so rows never tear.
     """
 
-    __slots__ = ("_data", "_events", "_limit", "_lock", "_routines", "_times", "dropped")
+    __slots__ = ("_columns", "_dropped", "_limit", "_lock", "append")
+
+    append: Callable[[str, str, Any, float], None]
 
     def __init__(self, limit: int | None = None) -> None:
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
             raise ValueError(f"history limit must be a positive int or None, not {limit!r}")
         self._lock = threading.Lock()
         self._limit = limit
-        self._routines: MutableSequence[str]
-        self._events: MutableSequence[str]
-        self._data: MutableSequence[Any]
-        self._times: MutableSequence[float]
+        self._dropped = [0]
+        self._reset()
+
+    def _reset(self) -> None:
+        limit = self._limit
+        routines: MutableSequence[str]
+        events: MutableSequence[str]
+        data: MutableSequence[Any]
+        times: MutableSequence[float]
         if limit is None:
-            self._routines, self._events, self._data = [], [], []
-            self._times = array("d")
+            routines, events, data, times = [], [], [], array("d")
         else:
-            self._routines = deque(maxlen=limit)
-            self._events = deque(maxlen=limit)
-            self._data = deque(maxlen=limit)
-            self._times = deque(maxlen=limit)
-        #: How many records were discarded because of the limit.
-        self.dropped = 0
+            routines, events, data, times = (deque(maxlen=limit) for _ in range(4))  # type: ignore[assignment]
+        self._columns = (routines, events, data, times)
+        lock = self._lock
+        add_routine, add_event = routines.append, events.append
+        add_data, add_time = data.append, times.append
+        dropped = self._dropped
+
+        if limit is None:
+
+            def append(routine_id: str, event_name: str, payload: Any, moment: float) -> None:
+                with lock:
+                    add_routine(routine_id)
+                    add_event(event_name)
+                    add_data(payload)
+                    add_time(moment)
+
+        else:
+
+            def append(routine_id: str, event_name: str, payload: Any, moment: float) -> None:
+                with lock:
+                    if len(routines) == limit:
+                        dropped[0] += 1
+                    add_routine(routine_id)
+                    add_event(event_name)
+                    add_data(payload)
+                    add_time(moment)
+
+        self.append = append
 
     @property
     def limit(self) -> int | None:
         return self._limit
 
-    def append(self, routine_id: str, event_name: str, data: Any, moment: float) -> None:
+    @property
+    def dropped(self) -> int:
+        """How many records were discarded because of the limit."""
+        return self._dropped[0]
+
+    def rows(self) -> list[Row]:
+        """The raw rows ``(routine_id, event_name, data, time)``, oldest first."""
         with self._lock:
-            if self._limit is not None and len(self._routines) == self._limit:
-                self.dropped += 1
-            self._routines.append(routine_id)
-            self._events.append(event_name)
-            self._data.append(data)
-            self._times.append(moment)
+            return list(zip(*self._columns, strict=True))
 
     def records(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """The records in the order they were written, optionally for one routine."""
-        with self._lock:
-            rows = list(zip(self._routines, self._events, self._data, self._times, strict=True))
+        rows = self.rows()
         if routine_id is None:
             return [ExecutionRecord(r, e, d, t) for r, e, d, t in rows]
         return [ExecutionRecord(r, e, d, t) for r, e, d, t in rows if r == routine_id]
 
-    def rows(self) -> list[tuple[str, str, Any, float]]:
-        """The raw rows ``(routine_id, event_name, data, time)``, oldest first."""
-        with self._lock:
-            return list(zip(self._routines, self._events, self._data, self._times, strict=True))
-
     def clear(self) -> None:
         with self._lock:
-            for column in (self._routines, self._events, self._data):
-                column.clear()  # type: ignore[attr-defined]
-            if self._limit is None:
-                self._times = array("d")
-            else:
-                self._times.clear()  # type: ignore[attr-defined]
+            self._reset()
 
     def __len__(self) -> int:
-        return len(self._routines)
+        return len(self._columns[0])

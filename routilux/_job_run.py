@@ -5,8 +5,13 @@ the count of outstanding work, the drivers that run activations, the job's merge
 buffers, pending retry timers, and the transitions between running, paused and
 finished. The :class:`~routilux.JobState` is the record; the JobRun is the machine.
 
-Activations are tuples ``(slot, data, attempt, flags)``. ``flags`` marks the entry
-activation (``ENTRY``) and data that was already merged (``MERGED``, for retries).
+An activation is ``(slot_index, data, attempt, flags)``: the slot is given by its
+index in the flow's slot table; ``flags`` marks the entry activation (``ENTRY``) and
+data that was already merged (``MERGED``, for retries). The queue keeps activations in
+two deques, one of ints (index, attempt and flags packed into one int) and one of
+data dicts, so that queueing creates no container object per activation: a long queue
+of tuples made the garbage collector's full collections more frequent and slower as
+a job grew.
 
 Counting, not guessing: ``outstanding`` is the number of activations queued, running
 or waiting for a retry timer. It is raised when work is queued and lowered when an
@@ -63,7 +68,7 @@ logger = logging.getLogger("routilux")
 ENTRY = 1
 MERGED = 2
 
-Activation = tuple["Slot", Any, int, int]
+Activation = tuple[int, Any, int, int]
 
 # Run states. PAUSED and DONE are settled: nothing runs and nothing is queued.
 _RUNNING = 0
@@ -93,7 +98,7 @@ class JobRun:
         self.base_context = base_context
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
-        self.queue: deque[Activation] = deque()
+        self.queue = _ActivationQueue()
         self.outstanding = 0
         self.running = 0
         self.drivers = 0
@@ -103,8 +108,8 @@ class JobRun:
         self.entry_routine_id: str | None = job_state.current_routine_id
         self.entry_failed = False
         self.started_at = time()
-        self.frames: dict[Slot, Frame] = {}
-        self.buffers: dict[Slot, Any] = {}
+        self.frames: dict[int, Frame] = {}
+        self.buffers: dict[int, Any] = {}
         self.buffer_lock = threading.Lock()
         self.timers: dict[int, tuple[TimerHandle, Activation]] = {}
         self._timer_ids = itertools.count()
@@ -123,15 +128,17 @@ class JobRun:
         """Whether ``slot`` belongs to a routine of this job's flow."""
         return slot.routine is not None and id(slot.routine) in self.flow._routine_ids
 
-    def _frame_for(self, slot: Slot) -> Frame:
+    def _frame_for(self, index: int) -> Frame:
+        slot = self.flow._slot_table[index]
         routine = slot.routine
         routine_id = self.routine_id_of(routine) if routine is not None else None
         if routine_id is None:
             raise RoutineNotFoundError(
                 f"{slot!r} belongs to a routine that is not in flow '{self.flow.flow_id}'"
             )
-        frame = Frame(ExecutionContext(self.flow, self.job_state, routine_id), routine, self, slot)
-        self.frames[slot] = frame
+        context = ExecutionContext(self.flow, self.job_state, routine_id)
+        frame = Frame(context, routine, self, slot, index)
+        self.frames[index] = frame
         return frame
 
     # -- starting ---------------------------------------------------------------------
@@ -148,7 +155,7 @@ class JobRun:
         self.flow._run_started(self)
         with self.lock:
             self.state = _RUNNING
-            self.queue.append((entry_slot, entry_params, 0, ENTRY))
+            self.queue.push((self.flow._slot_index(entry_slot), entry_params, 0, ENTRY))
             self.outstanding = 1
             self.drivers = 1
         self._launch(caller_drives)
@@ -165,31 +172,31 @@ class JobRun:
 
     def emit(self, routine_id: str, routine: Routine, event: Event, data: dict[str, Any]) -> None:
         """Record an emission in the history and fan it out through the event's signal."""
-        state = self.state
-        if state == _STOPPING:
-            return
-        if state == _DONE:
+        if self.state >= _STOPPING:
+            if self.state == _STOPPING:
+                return
             raise self._finished_error(f"emit '{event.name}' from routine '{routine_id}'")
         moment = time()
         self._history.append(routine_id, event.name, data, moment)
         self.job_state._updated = moment
-        event.signal.send(routine, data=data, job_state=self.job_state)
+        event.signal.emit_data(routine, data, self.job_state)
 
     def deliver(self, slot: Slot, data: dict[str, Any]) -> None:
         """Queue an activation of ``slot`` (checked to belong to this job's flow)."""
-        if slot not in self.frames and not self.contains(slot):
+        if not self.contains(slot):
             raise RoutineNotFoundError(
                 f"{slot!r} belongs to a routine that is not in flow '{self.flow.flow_id}'; "
                 "connect routines with Flow.connect"
             )
-        self.enqueue((slot, data, 0, 0))
+        self.enqueue(self.flow._slot_index(slot), data)
 
-    def enqueue(self, activation: Activation) -> None:
-        """Queue one new activation."""
+    def enqueue(self, index: int, data: dict[str, Any]) -> None:
+        """Queue one new activation of the slot with index ``index``."""
         with self.lock:
             state = self.state
             if state == _RUNNING:
-                self.queue.append(activation)
+                self.queue.metas.append(index)
+                self.queue.datas.append(data)
                 self.outstanding += 1
                 if self.caller_waiting:
                     self.caller_waiting = False
@@ -199,16 +206,17 @@ class JobRun:
                     return
                 self.drivers += 1
             elif state == _PAUSING:
-                self.queue.append(activation)
+                self.queue.push((index, data, 0, 0))
                 self.outstanding += 1
                 return
             elif state == _PAUSED:
-                self._park(activation)
+                self._park((index, data, 0, 0))
                 return
             elif state == _STOPPING:
                 return
             else:
-                raise self._finished_error(f"deliver to {activation[0]!r}")
+                slot = self.flow._slot_table[index]
+                raise self._finished_error(f"deliver to {slot!r}")
         self.flow._pool.submit(self._drive, False)
 
     def _finished_error(self, what: str) -> JobStateError:
@@ -224,19 +232,32 @@ class JobRun:
         """Run queued activations until there are none left for this driver."""
         lock = self.lock
         queue = self.queue
-        run_activation = self._run_activation
+        next_meta = queue.metas.popleft
+        next_data = queue.datas.popleft
+        frames = self.frames
+        base_context = self.base_context
+        invoke = self._invoke
         settle = None
         respawn = False
         try:
             with lock:
                 try:
                     while True:
-                        if self.state == _RUNNING and queue:
-                            activation = queue.popleft()
+                        if self.state == _RUNNING and queue.metas:
+                            meta = next_meta()
+                            data = next_data()
                             self.running += 1
                             lock.release()
                             try:
-                                run_activation(activation)
+                                if meta < _PLAIN_LIMIT:
+                                    frame = frames.get(meta)
+                                    if frame is None:
+                                        frame = self._frame_for(meta)
+                                    base_context.copy().run(invoke, frame, data, 0, 0)
+                                else:
+                                    index, attempt, flags = _unpack(meta)
+                                    frame = frames.get(index) or self._frame_for(index)
+                                    base_context.copy().run(invoke, frame, data, attempt, flags)
                             finally:
                                 lock.acquire()
                                 self.running -= 1
@@ -250,7 +271,7 @@ class JobRun:
                 finally:
                     self.drivers -= 1
                     settle = self._settle_check_locked()
-                    if self.state == _RUNNING and queue and self.drivers < self.max_drivers:
+                    if self.state == _RUNNING and queue.metas and self.drivers < self.max_drivers:
                         # Left abnormally with work queued: hand it to a pool driver.
                         self.drivers += 1
                         respawn = True
@@ -260,20 +281,13 @@ class JobRun:
             if respawn:
                 self.flow._pool.submit(self._drive, False)
 
-    def _run_activation(self, activation: Activation) -> None:
-        slot = activation[0]
-        frame = self.frames.get(slot)
-        if frame is None:
-            frame = self._frame_for(slot)
-        self.base_context.copy().run(self._invoke, frame, activation)
-
-    def _invoke(self, frame: Frame, activation: Activation) -> None:
+    def _invoke(self, frame: Frame, data: Any, attempt: int, flags: int) -> None:
         _set_frame(frame)
-        slot, data, attempt, flags = activation
+        slot = frame.slot
         merged = bool(flags & MERGED) or not slot._merge_kind
         try:
             if not merged:
-                data = self._merge(slot, data)
+                data = self._merge(frame.slot_index, slot, data)
                 merged = True
             slot._invoke(data)
         except Exception as exc:
@@ -283,10 +297,10 @@ class JobRun:
             self._fail_job(frame, exc, attempt, "interrupted", bool(flags & ENTRY))
             raise
 
-    def _merge(self, slot: Slot, data: dict[str, Any]) -> Any:
+    def _merge(self, index: int, slot: Slot, data: dict[str, Any]) -> Any:
         with self.buffer_lock:
-            stored, merged = merge(slot._merge_strategy, self.buffers.get(slot, {}), data)
-            self.buffers[slot] = stored
+            stored, merged = merge(slot._merge_strategy, self.buffers.get(index, {}), data)
+            self.buffers[index] = stored
         return merged
 
     # -- failures ---------------------------------------------------------------------
@@ -310,7 +324,7 @@ class JobRun:
             elif attempt < handler.max_retries:
                 delay = handler.retry_delay_for(attempt + 1)
                 self._record_retry(frame, exc, attempt, delay)
-                self._schedule_retry((frame.slot, data, attempt + 1, flags), delay)  # type: ignore[arg-type]
+                self._schedule_retry((frame.slot_index, data, attempt + 1, flags), delay)
             elif handler.is_critical or is_entry:
                 self._fail_job(frame, exc, attempt, name, is_entry)
             else:
@@ -415,7 +429,7 @@ class JobRun:
             # The failed attempt is counted down when it returns; this one stays counted.
             self.outstanding += 1
             if delay <= 0:
-                self.queue.append(activation)
+                self.queue.push(activation)
                 return
             key = next(self._timer_ids)
             handle = timers.call_later(delay, self._retry_due, key)
@@ -431,7 +445,7 @@ class JobRun:
             activation = entry[1]
             state = self.state
             if state == _RUNNING:
-                self.queue.append(activation)
+                self.queue.push(activation)
                 if self.caller_waiting:
                     self.caller_waiting = False
                     self.cond.notify()
@@ -439,7 +453,7 @@ class JobRun:
                     self.drivers += 1
                     spawn = True
             elif state == _PAUSING:
-                self.queue.append(activation)
+                self.queue.push(activation)
             else:
                 self.outstanding -= 1
                 settle = self._settle_check_locked()
@@ -464,7 +478,7 @@ class JobRun:
                 self.job_state._set_paused(reason, checkpoint)
                 for handle, activation in self.timers.values():
                     handle.cancel()
-                    self.queue.append(activation)
+                    self.queue.push(activation)
                 self.timers.clear()
                 self.cond.notify_all()
                 settle = self._settle_check_locked()
@@ -533,7 +547,8 @@ class JobRun:
         for routine_id, routine, event, data in emissions:
             self.emit(routine_id, routine, event, data)
         with self.lock:
-            self.queue.extend(activations)
+            for activation in activations:
+                self.queue.push(activation)
             self.outstanding += len(activations) - 1
         self._launch(caller_drives)
 
@@ -542,7 +557,8 @@ class JobRun:
             self.job_state.pending_tasks.append(self._to_pending(activation))
 
     def _to_pending(self, activation: Activation) -> dict[str, Any]:
-        slot, data, attempt, flags = activation
+        index, data, attempt, flags = activation
+        slot = self.flow._slot_table[index]
         routine = slot.routine
         return {
             "slot_routine_id": self.routine_id_of(routine) if routine is not None else None,
@@ -571,7 +587,8 @@ class JobRun:
     def _from_pending(self, entry: dict[str, Any]) -> Activation:
         slot = self._slot_named(entry.get("slot_routine_id"), entry.get("slot_name"))
         flags = (MERGED if entry.get("merged") else 0) | (ENTRY if entry.get("is_entry") else 0)
-        return (slot, entry.get("data") or {}, int(entry.get("retry_count") or 0), flags)
+        index = self.flow._slot_index(slot)
+        return (index, entry.get("data") or {}, int(entry.get("retry_count") or 0), flags)
 
     def _resolve_deferred(self, entry: dict[str, Any]) -> tuple[str, Routine, Event, Any]:
         routine_id = entry.get("routine_id")
@@ -589,9 +606,9 @@ class JobRun:
             )
         return routine_id, routine, event, entry.get("data") or {}  # type: ignore[return-value]
 
-    def _resolve_buffers(self, buffers: dict[str, dict[str, Any]]) -> dict[Slot, Any]:
+    def _resolve_buffers(self, buffers: dict[str, dict[str, Any]]) -> dict[int, Any]:
         return {
-            self._slot_named(routine_id, slot_name): buffer
+            self.flow._slot_index(self._slot_named(routine_id, slot_name)): buffer
             for routine_id, slots in buffers.items()
             for slot_name, buffer in slots.items()
         }
@@ -619,12 +636,12 @@ class JobRun:
 
     def _park_queue_locked(self) -> None:
         job_state = self.job_state
-        pending = [self._to_pending(activation) for activation in self.queue]
-        self.queue.clear()
+        pending = [self._to_pending(activation) for activation in self.queue.drain()]
         self.outstanding = 0
         with self.buffer_lock:
             buffers: dict[str, dict[str, Any]] = {}
-            for slot, buffer in self.buffers.items():
+            for index, buffer in self.buffers.items():
+                slot = self.flow._slot_table[index]
                 routine_id = self.routine_id_of(slot.routine) if slot.routine else None
                 if routine_id is not None:
                     buffers.setdefault(routine_id, {})[slot.name] = buffer
@@ -664,6 +681,54 @@ class JobRun:
             with self.lock:
                 self.cond.notify_all()
             job_state._settled.set()
+
+
+# Activations with attempt 0 and no flags are queued as their bare slot index.
+_PLAIN_LIMIT = 1 << 32
+
+
+def _pack(activation: Activation) -> int:
+    index, _, attempt, flags = activation
+    if not attempt and not flags:
+        return index
+    return index | (flags << 32) | (attempt << 34)
+
+
+def _unpack(meta: int) -> tuple[int, int, int]:
+    return meta & (_PLAIN_LIMIT - 1), meta >> 34, (meta >> 32) & 3
+
+
+class _ActivationQueue:
+    """FIFO of activations kept in two deques (see the module documentation).
+
+    Not thread safe by itself: the owning JobRun's lock guards it.
+    """
+
+    __slots__ = ("datas", "metas")
+
+    def __init__(self) -> None:
+        self.metas: deque[int] = deque()
+        self.datas: deque[Any] = deque()
+
+    def push(self, activation: Activation) -> None:
+        self.metas.append(_pack(activation))
+        self.datas.append(activation[1])
+
+    def drain(self) -> list[Activation]:
+        """Remove and return every queued activation, oldest first."""
+        drained = []
+        for meta, data in zip(self.metas, self.datas, strict=True):
+            index, attempt, flags = _unpack(meta)
+            drained.append((index, data, attempt, flags))
+        self.clear()
+        return drained
+
+    def clear(self) -> None:
+        self.metas.clear()
+        self.datas.clear()
+
+    def __len__(self) -> int:
+        return len(self.metas)
 
 
 class _EventFlow:

@@ -115,6 +115,30 @@ class FanoutSignal(Signal):
             receivers.append(receiver)
         return tuple(receivers)
 
+    def _receivers(self) -> tuple[Callable[..., Any], ...] | bool:
+        resolved = self._resolved
+        if resolved is None:
+            with self._resolve_lock:
+                resolved = self._resolved
+                if resolved is None:
+                    resolved = self._resolved = self._resolve()
+        return resolved
+
+    def emit_data(self, sender: Any, data: dict[str, Any], job_state: Any) -> None:
+        """``send(sender, data=data, job_state=job_state)`` without collecting results.
+
+        The engine's hot path: every receiver is called in order, exactly as
+        :meth:`send` would call it.
+        """
+        resolved = self._resolved
+        if resolved is None:
+            resolved = self._receivers()
+        if resolved is False or self.is_muted:
+            self.send(sender, data=data, job_state=job_state)
+            return
+        for receiver in resolved:  # type: ignore[union-attr]
+            receiver(sender, data=data, job_state=job_state)
+
     def send(  # type: ignore[override]
         self,
         sender: Any | None = None,
@@ -125,10 +149,10 @@ class FanoutSignal(Signal):
     ) -> list[tuple[Callable[..., Any], Any]]:
         resolved = self._resolved
         if resolved is None:
-            with self._resolve_lock:
-                resolved = self._resolved
-                if resolved is None:
-                    resolved = self._resolved = self._resolve()
+            resolved = self._receivers()
         if resolved is False or _async_wrapper is not None or self.is_muted:
             return super().send(sender, _async_wrapper=_async_wrapper, **kwargs)
-        return [(receiver, receiver(sender, **kwargs)) for receiver in resolved]  # type: ignore[union-attr]
+        results = []
+        for receiver in resolved:  # type: ignore[union-attr]
+            results.append((receiver, receiver(sender, **kwargs)))
+        return results

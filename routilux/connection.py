@@ -70,6 +70,8 @@ class Connection:
         self.flow = flow
         self.source_routine_id = source_routine_id
         self.target_routine_id = target_routine_id
+        # The target's index in ``flow``'s slot table (set by Flow.connect).
+        self._target_index = -1
         if source_event is not None and target_slot is not None:
             source_event._attach(self)
 
@@ -84,7 +86,7 @@ class Connection:
             slot._receive_standalone(data)
             return
         if self.flow is run.flow:
-            run.enqueue((slot, data, 0, 0))
+            run.enqueue(self._target_index, data)
         elif self.flow is None:
             run.deliver(slot, data)
         # else: the connection belongs to another flow that shares this routine.

@@ -111,7 +111,7 @@ class Event:
         if self.routine is not None:
             self.routine.emit(self.name, **data)
         else:
-            self.signal.send(None, data=data, job_state=None)
+            self.signal.emit_data(None, data, None)
 
     def __repr__(self) -> str:
         if self.routine is not None:

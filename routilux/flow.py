@@ -100,6 +100,9 @@ class Flow:
         self.connections: list[Connection] = []
         self.error_handler: ErrorHandler | None = None
         self._routine_ids: dict[int, str] = {}
+        # Every slot a job of this flow may activate gets a fixed index here.
+        self._slot_table: list[Slot] = []
+        self._slot_ids: dict[Slot, int] = {}
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._active: set[JobRun] = set()
@@ -252,9 +255,22 @@ class Flow:
             connection = event._connect(
                 slot, param_mapping, self, source_routine_id, target_routine_id
             )
+            connection._target_index = self._slot_index(slot)
             if connection not in self.connections:
                 self.connections.append(connection)
         return connection
+
+    def _slot_index(self, slot: Slot) -> int:
+        """The index of ``slot`` in this flow's slot table, assigned on first use."""
+        index = self._slot_ids.get(slot)
+        if index is None:
+            with self._lock:
+                index = self._slot_ids.get(slot)
+                if index is None:
+                    index = len(self._slot_table)
+                    self._slot_table.append(slot)
+                    self._slot_ids[slot] = index
+        return index
 
     def _get_routine_id(self, routine: Routine) -> str | None:
         return self._routine_ids.get(id(routine))

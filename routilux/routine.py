@@ -140,7 +140,7 @@ class Routine:
             if routine_id is not None:
                 run.emit(routine_id, self, event, data)
                 return
-        event.signal.send(self, data=data, job_state=None)
+        event.signal.emit_data(self, data, None)
 
     def _unknown_event(self, event_name: str) -> EventNotFoundError:
         ctx = self.get_execution_context()

@@ -1,0 +1,473 @@
+"""Routilux benchmarks: each workload next to a plain-Python floor measured in the same run.
+
+Run ``python benchmarks/run.py`` (``--quick`` for smaller sizes, ``--only NAME`` for
+some workloads). Figures are printed, never asserted: targets live in the issues.
+
+A *delivery* is one slot-handler call. The floor of the chain, fan-out and fan-in
+workloads runs the same topology with one ``queue.Queue`` hop to a worker thread per
+delivery, which is what a straightforward threaded engine costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import queue
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+from routilux import Flow, Routine
+
+# -- routines -------------------------------------------------------------------------
+
+
+class Source(Routine):
+    """Emits ``count`` items on ``output`` when triggered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.generate)
+        self.define_event("output", ["value"])
+
+    def generate(self, count: int = 0, **_: Any) -> None:
+        emit = self.emit
+        for value in range(count):
+            emit("output", value=value)
+
+
+class PassThrough(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.forward)
+        self.define_event("output", ["value"])
+
+    def forward(self, value: Any) -> None:
+        self.emit("output", value=value)
+
+
+class Sink(Routine):
+    def __init__(self, merge_strategy: str = "override") -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take, merge_strategy=merge_strategy)
+
+    def take(self, value: Any) -> None:
+        return None
+
+
+class Starter(Routine):
+    """Entry routine that triggers the fan-in sources."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.start)
+        self.define_event("go", ["count"])
+
+    def start(self, count: int = 0, **_: Any) -> None:
+        self.emit("go", count=count)
+
+
+class Sleeper(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.work)
+
+    def work(self, value: Any) -> None:
+        time.sleep(0.01)  # the simulated I/O of the workload, not synchronisation
+
+
+class StatefulStep(Routine):
+    """Updates its routine state and the shared log for every item."""
+
+    def __init__(self, forward: bool) -> None:
+        super().__init__()
+        self.forward = forward
+        self.define_slot("input", handler=self.step)
+        self.define_event("output", ["value"])
+
+    def step(self, value: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        job = ctx.job_state
+        state = job.get_routine_state(ctx.routine_id) or {}
+        job.update_routine_state(ctx.routine_id, {"count": state.get("count", 0) + 1})
+        job.append_to_shared_log({"routine": ctx.routine_id, "value": value})
+        if self.forward:
+            self.emit("output", value=value)
+
+
+class StatefulSource(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.generate)
+        self.define_event("output", ["value"])
+
+    def generate(self, count: int = 0, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.update_routine_state(ctx.routine_id, {"count": count})
+        ctx.job_state.append_to_shared_log({"routine": ctx.routine_id, "value": count})
+        for value in range(count):
+            self.emit("output", value=value)
+
+
+# -- flows ----------------------------------------------------------------------------
+
+
+def chain_flow(stages: int = 10) -> Flow:
+    flow = Flow("chain")
+    flow.add_routine(Source(), "source")
+    previous = "source"
+    for index in range(stages):
+        name = f"stage{index}"
+        flow.add_routine(PassThrough(), name)
+        flow.connect(previous, "output", name, "input")
+        previous = name
+    return flow
+
+
+def fanout_flow(sinks: int = 10) -> Flow:
+    flow = Flow("fanout")
+    flow.add_routine(Source(), "source")
+    for index in range(sinks):
+        flow.add_routine(Sink(), f"sink{index}")
+        flow.connect("source", "output", f"sink{index}", "input")
+    return flow
+
+
+def fanin_flow(sources: int = 10) -> Flow:
+    flow = Flow("fanin")
+    flow.add_routine(Starter(), "start")
+    flow.add_routine(Sink("append"), "sink")
+    for index in range(sources):
+
+        class FanSource(Source):
+            def __init__(self) -> None:
+                Routine.__init__(self)
+                self.define_slot("input", handler=self.generate)
+                self.define_event("output", ["value"])
+
+        flow.add_routine(FanSource(), f"source{index}")
+        flow.connect("start", "go", f"source{index}", "input")
+        flow.connect(f"source{index}", "output", "sink", "input")
+    return flow
+
+
+def three_routine_flow() -> Flow:
+    flow = Flow("small")
+    flow.add_routine(Source(), "source")
+    flow.add_routine(PassThrough(), "middle")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("source", "output", "middle", "input")
+    flow.connect("middle", "output", "sink", "input")
+    return flow
+
+
+def state_flow() -> Flow:
+    flow = Flow("state")
+    flow.add_routine(StatefulSource(), "source")
+    flow.add_routine(StatefulStep(forward=True), "middle")
+    flow.add_routine(StatefulStep(forward=False), "sink")
+    flow.connect("source", "output", "middle", "input")
+    flow.connect("middle", "output", "sink", "input")
+    return flow
+
+
+# -- floors ---------------------------------------------------------------------------
+
+
+def queue_floor(initial: list[int], routes: list[list[int]], deliveries: int) -> float:
+    """Seconds for one worker thread to make ``deliveries`` handler calls through a
+    ``queue.Queue``, one hop per delivery.
+
+    The main thread puts ``(stage, value)`` items for the ``initial`` stages (as a
+    source's handler would emit them); the worker takes each item, calls a
+    pass-through handler, and puts one item per stage in ``routes[stage]``.
+    """
+    work: queue.Queue[tuple[int, int]] = queue.Queue()
+    finished = threading.Event()
+
+    def handler(value: int) -> int:
+        return value
+
+    def worker() -> None:
+        get, put = work.get, work.put
+        for _ in range(deliveries):
+            stage, value = get()
+            value = handler(value)
+            for nxt in routes[stage]:
+                put((nxt, value))
+        finished.set()
+
+    thread = threading.Thread(target=worker)
+    start = time.perf_counter()
+    thread.start()
+    put = work.put
+    for value, stage in enumerate(initial):
+        put((stage, value))
+    finished.wait()
+    elapsed = time.perf_counter() - start
+    thread.join()
+    return elapsed
+
+
+def chain_floor(items: int, stages: int = 10) -> float:
+    routes = [[stage + 1] for stage in range(stages - 1)] + [[]]
+    return queue_floor([0] * items, routes, items * stages)
+
+
+def fanout_floor(items: int, sinks: int = 10) -> float:
+    return queue_floor([0] * (items * sinks), [[]], items * sinks)
+
+
+def fanin_floor(per_source: int, sources: int = 10) -> float:
+    return queue_floor([0] * (per_source * sources), [[]], per_source * sources)
+
+
+# -- workloads ------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def best_of(runs: int, fn: Callable[[], float]) -> float:
+    return min(fn() for _ in range(runs))
+
+
+def rate_line(name: str, deliveries: int, seconds: float, floor_seconds: float) -> None:
+    rate = deliveries / seconds
+    floor_rate = deliveries / floor_seconds
+    print(
+        f"{name:<14} {rate:>12,.0f} deliveries/s   floor {floor_rate:>12,.0f}/s   "
+        f"ratio {rate / floor_rate:5.2f}   ({seconds * 1e6 / deliveries:.2f} us/delivery)"
+    )
+
+
+def run_chain(items: int, runs: int) -> float:
+    flow = chain_flow()
+
+    def once() -> float:
+        seconds, job = timed(lambda: flow.execute("source", {"count": items}))
+        assert job.status == "completed", job.status
+        return seconds
+
+    return best_of(runs, once)
+
+
+def bench_chain(items: int, runs: int) -> None:
+    seconds = run_chain(items, runs)
+    floor = best_of(runs, lambda: chain_floor(items))
+    rate_line("chain", items * 10, seconds, floor)
+
+
+def bench_fanout(items: int, runs: int) -> None:
+    flow = fanout_flow()
+
+    def once() -> float:
+        seconds, job = timed(lambda: flow.execute("source", {"count": items}))
+        assert job.status == "completed"
+        return seconds
+
+    seconds = best_of(runs, once)
+    floor = best_of(runs, lambda: fanout_floor(items))
+    rate_line("fanout", items * 10, seconds, floor)
+
+
+def bench_fanin(per_source: int, runs: int) -> None:
+    flow = fanin_flow()
+
+    def once() -> float:
+        seconds, job = timed(lambda: flow.execute("start", {"count": per_source}))
+        assert job.status == "completed"
+        return seconds
+
+    seconds = best_of(runs, once)
+    floor = best_of(runs, lambda: fanin_floor(per_source))
+    rate_line("fanin", per_source * 10, seconds, floor)
+
+
+def bench_job_overhead(jobs: int) -> None:
+    flow = three_routine_flow()
+    for _ in range(200):
+        flow.execute("source", {"count": 1})
+    latencies = []
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(jobs):
+        t0 = time.perf_counter()
+        job = flow.execute("source", {"count": 1})
+        latencies.append(time.perf_counter() - t0)
+        assert job.status == "completed"
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1e3
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1e3
+    # Floor: the same three handler calls, each one queue hop to a long-lived worker.
+    floor_p50 = _queue_job_floor(jobs) * 1e3
+    print(
+        f"{'job_overhead':<14} {jobs / elapsed:>12,.0f} jobs/s         p50 {p50:.3f} ms   "
+        f"p99 {p99:.3f} ms   (floor p50 {floor_p50:.3f} ms)"
+    )
+
+
+def _queue_job_floor(jobs: int) -> float:
+    """p50 seconds of a 3-handler job run by a worker thread, one hop per handler."""
+    work: queue.Queue[tuple[int, threading.Event] | None] = queue.Queue()
+
+    def worker() -> None:
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            stage, done = item
+            if stage < 2:
+                work.put((stage + 1, done))
+            else:
+                done.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    latencies = []
+    for _ in range(jobs):
+        t0 = time.perf_counter()
+        done = threading.Event()
+        work.put((0, done))
+        done.wait()
+        latencies.append(time.perf_counter() - t0)
+    work.put(None)
+    thread.join()
+    latencies.sort()
+    return latencies[len(latencies) // 2]
+
+
+def bench_io(handlers: int, workers: int) -> None:
+    flow = Flow("io", execution_strategy="concurrent", max_workers=workers)
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Sleeper(), "sleeper")
+    flow.connect("source", "output", "sleeper", "input")
+    flow.execute("source", {"count": workers})  # warm the pool
+    seconds, job = timed(lambda: flow.execute("source", {"count": handlers}))
+    assert job.status == "completed"
+    ideal = handlers * 0.01 / workers
+    print(
+        f"{'io_concurrent':<14} wall {seconds * 1e3:8.1f} ms   ideal {ideal * 1e3:.1f} ms   "
+        f"efficiency {ideal / seconds:.2f}"
+    )
+    flow.shutdown()
+
+
+def bench_state(items: int, runs: int) -> None:
+    flow = state_flow()
+    deliveries = 1 + 2 * items
+
+    def once() -> float:
+        seconds, job = timed(lambda: flow.execute("source", {"count": items}))
+        assert job.status == "completed"
+        return seconds
+
+    seconds = best_of(runs, once)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    job = flow.execute("source", {"count": items})
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(job.get_shared_log()) == deliveries
+    print(
+        f"{'state_heavy':<14} {deliveries / seconds:>12,.0f} deliveries/s   "
+        f"{kept / deliveries:6.0f} bytes kept per delivery "
+        f"({len(job.execution_history)} history records, {deliveries} log entries)"
+    )
+
+
+def bench_many_jobs(jobs: int, threads: int) -> None:
+    flow = chain_flow(stages=3)
+    results: list[Any] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def worker(offset: int) -> None:
+        barrier.wait()
+        for index in range(offset, jobs, threads):
+            count = 50 + index
+            job = flow.execute("source", {"count": count})
+            with lock:
+                results.append((count, job))
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    start = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    correct = all(
+        job.status == "completed"
+        and len(job.get_execution_history("stage2")) == count
+        and len(job.execution_history) == 2 + 3 * count + count
+        for count, job in results
+    ) and len({job.job_id for _, job in results}) == jobs
+    print(
+        f"{'many_jobs':<14} {jobs / elapsed:>12,.0f} jobs/s         {jobs} jobs from "
+        f"{threads} threads: {'correct' if correct else 'WRONG'}"
+    )
+
+
+def bench_scaling(small: int, large: int) -> None:
+    small_us = run_chain(small, 3) * 1e6 / (small * 10)
+    large_us = run_chain(large, 1) * 1e6 / (large * 10)
+    print(
+        f"{'scaling':<14} {small_us:.2f} us/delivery at {small:,} items, {large_us:.2f} at "
+        f"{large:,}: ratio {large_us / small_us:.2f}"
+    )
+
+
+WORKLOADS = [
+    "chain",
+    "fanout",
+    "fanin",
+    "job_overhead",
+    "io_concurrent",
+    "state_heavy",
+    "many_jobs",
+    "scaling",
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--only", nargs="*", choices=WORKLOADS, help="run only these")
+    args = parser.parse_args(argv)
+    scale = 10 if args.quick else 1
+    runs = 1 if args.quick else 3
+    selected = args.only or WORKLOADS
+    print(f"routilux benchmarks, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
+    if "chain" in selected:
+        bench_chain(20_000 // scale, runs)
+    if "fanout" in selected:
+        bench_fanout(20_000 // scale, runs)
+    if "fanin" in selected:
+        bench_fanin(2_000 // scale, runs)
+    if "job_overhead" in selected:
+        bench_job_overhead(2_000 // scale)
+    if "io_concurrent" in selected:
+        bench_io(200, 20)
+    if "state_heavy" in selected:
+        bench_state(20_000 // scale, runs)
+    if "many_jobs" in selected:
+        bench_many_jobs(50, 10)
+    if "scaling" in selected:
+        bench_scaling(2_000, 200_000 // scale)
+
+
+if __name__ == "__main__":
+    main()
