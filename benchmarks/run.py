@@ -409,12 +409,15 @@ def bench_many_jobs(jobs: int, threads: int) -> None:
     for thread in pool:
         thread.join()
     elapsed = time.perf_counter() - start
-    correct = all(
-        job.status == "completed"
-        and len(job.get_execution_history("stage2")) == count
-        and len(job.execution_history) == 2 + 3 * count + count
-        for count, job in results
-    ) and len({job.job_id for _, job in results}) == jobs
+    correct = (
+        all(
+            job.status == "completed"
+            and len(job.get_execution_history("stage2")) == count
+            and len(job.execution_history) == 2 + 3 * count + count
+            for count, job in results
+        )
+        and len({job.job_id for _, job in results}) == jobs
+    )
     print(
         f"{'many_jobs':<14} {jobs / elapsed:>12,.0f} jobs/s         {jobs} jobs from "
         f"{threads} threads: {'correct' if correct else 'WRONG'}"

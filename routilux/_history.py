@@ -54,11 +54,16 @@ class History:
         if limit is None:
             routines, events, data, times = [], [], [], array("d")
         else:
-            routines, events, data, times = (deque(maxlen=limit) for _ in range(4))  # type: ignore[assignment]
-        self._columns = (routines, events, data, times)
+            routines, events = deque(maxlen=limit), deque(maxlen=limit)
+            data, times = deque(maxlen=limit), deque(maxlen=limit)
+        self._columns: tuple[
+            MutableSequence[str], MutableSequence[str], MutableSequence[Any], MutableSequence[float]
+        ] = (routines, events, data, times)
         lock = self._lock
-        add_routine, add_event = routines.append, events.append
-        add_data, add_time = data.append, times.append
+        add_routine: Callable[[str], None] = routines.append
+        add_event: Callable[[str], None] = events.append
+        add_data: Callable[[Any], None] = data.append
+        add_time: Callable[[float], None] = times.append
         dropped = self._dropped
 
         if limit is None:

@@ -305,9 +305,7 @@ class JobRun:
 
     # -- failures ---------------------------------------------------------------------
 
-    def _failed(
-        self, frame: Frame, data: Any, attempt: int, flags: int, exc: Exception
-    ) -> None:
+    def _failed(self, frame: Frame, data: Any, attempt: int, flags: int, exc: Exception) -> None:
         handler = frame.routine._error_handler or self.flow.error_handler
         is_entry = bool(flags & ENTRY)
         if handler is None:
@@ -428,7 +426,8 @@ class JobRun:
                 return
             # The failed attempt is counted down when it returns; this one stays counted.
             self.outstanding += 1
-            if delay <= 0:
+            if delay <= 0 or self.state == _PAUSING:
+                # A pausing job keeps the retry with its pending work; it runs on resume.
                 self.queue.push(activation)
                 return
             key = next(self._timer_ids)
@@ -519,26 +518,26 @@ class JobRun:
     def resume(self, caller_drives: bool) -> None:
         """Continue a paused job: deferred events first, then its pending activations."""
         job_state = self.job_state
-        with job_state._lock:
-            pending = list(job_state.pending_tasks)
-            deferred = list(job_state.deferred_events)
-            buffers = dict(job_state._merge_buffers)
-        # Resolve everything before changing anything, so bad input loses nothing.
-        activations = [self._from_pending(entry) for entry in pending]
-        emissions = [self._resolve_deferred(entry) for entry in deferred]
-        restored = self._resolve_buffers(buffers)
         with self.lock:
             if self.state != _PAUSED:
                 raise JobStateError(
                     f"Cannot resume job '{job_state.job_id}': it is {job_state.status}"
                 )
+            with job_state._lock:
+                pending = list(job_state.pending_tasks)
+                deferred = list(job_state.deferred_events)
+                buffers = dict(job_state._merge_buffers)
+            # Resolve everything before changing anything, so bad input loses nothing.
+            activations = [self._from_pending(entry) for entry in pending]
+            emissions = [self._resolve_deferred(entry) for entry in deferred]
+            restored = self._resolve_buffers(buffers)
             self.state = _RUNNING
             self.outstanding = 1  # held while we queue, so the job cannot finish early
             self.drivers = 1  # reserved for the driver started below
-        with job_state._lock:
-            del job_state.pending_tasks[: len(pending)]
-            del job_state.deferred_events[: len(deferred)]
-            job_state._merge_buffers.clear()
+            with job_state._lock:
+                job_state.pending_tasks.clear()
+                job_state.deferred_events.clear()
+                job_state._merge_buffers.clear()
         with self.buffer_lock:
             self.buffers.update(restored)
         job_state._set_running()
@@ -636,6 +635,10 @@ class JobRun:
 
     def _park_queue_locked(self) -> None:
         job_state = self.job_state
+        for handle, activation in self.timers.values():
+            handle.cancel()
+            self.queue.push(activation)
+        self.timers.clear()
         pending = [self._to_pending(activation) for activation in self.queue.drain()]
         self.outstanding = 0
         with self.buffer_lock:
@@ -749,9 +752,8 @@ class _EventFlow:
         for routine_id, event_name, data, moment in job_state._history.rows():
             routine = routines.get(routine_id)
             event = routine.get_event(event_name) if routine is not None else None
-            if event is None:
-                if event_name in _FRAMEWORK_RECORDS or routine is None:
-                    continue
+            if event is None and (event_name in _FRAMEWORK_RECORDS or routine is None):
+                continue
             target = None
             if event is not None:
                 for slot in event.connected_slots:

@@ -31,7 +31,7 @@ def validate_merge_strategy(strategy: Any, where: str) -> MergeStrategy:
 
     ``where`` names the slot in the error message.
     """
-    if strategy == OVERRIDE or strategy == APPEND or callable(strategy):
+    if strategy in (OVERRIDE, APPEND) or callable(strategy):
         return strategy  # type: ignore[no-any-return]
     raise InvalidStrategyError(
         f"Invalid merge strategy {strategy!r} for {where}: use 'override', 'append' "

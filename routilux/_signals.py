@@ -139,7 +139,7 @@ class FanoutSignal(Signal):
         for receiver in resolved:  # type: ignore[union-attr]
             receiver(sender, data=data, job_state=job_state)
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         sender: Any | None = None,
         /,

@@ -21,8 +21,8 @@ __all__ = [
     "JobStateError",
     "MissingTriggerSlotError",
     "NoExecutionContextError",
-    "RoutineNotFoundError",
     "RoutiluxError",
+    "RoutineNotFoundError",
     "SlotNotFoundError",
 ]
 

@@ -89,7 +89,9 @@ class Flow:
         self._strategy = _check_strategy(execution_strategy)
         self._worker_limit = _check_workers(max_workers)
         if history_limit is not None and (
-            isinstance(history_limit, bool) or not isinstance(history_limit, int) or history_limit < 1
+            isinstance(history_limit, bool)
+            or not isinstance(history_limit, int)
+            or history_limit < 1
         ):
             raise ConfigurationError(
                 f"history_limit must be a positive int or None, not {history_limit!r}"
@@ -332,8 +334,8 @@ class Flow:
                 f"Entry routine '{entry_routine_id}' must have a 'trigger' slot "
                 f"(flow '{self.flow_id}'); define one with define_slot('trigger', handler=...)"
             )
-        strategy = self._strategy if execution_strategy is None else _check_strategy(
-            execution_strategy
+        strategy = (
+            self._strategy if execution_strategy is None else _check_strategy(execution_strategy)
         )
         job_state = JobState(self.flow_id, history_limit=self.history_limit)
         job_state.current_routine_id = entry_routine_id

@@ -247,9 +247,7 @@ class JobState:
             InvalidPayloadError: (a ``ValueError``) if ``entry`` is not a dict.
         """
         if not isinstance(entry, dict):
-            raise InvalidPayloadError(
-                f"Entry must be a dictionary, not {type(entry).__name__}"
-            )
+            raise InvalidPayloadError(f"Entry must be a dictionary, not {type(entry).__name__}")
         moment = time()
         if "timestamp" not in entry:
             entry = dict(entry)

@@ -78,9 +78,7 @@ class CallbackOutputHandler(OutputHandler):
     The arguments are positional and ``timestamp`` is a :class:`~datetime.datetime`.
     """
 
-    def __init__(
-        self, callback: Callable[[str, str, str, dict[str, Any], datetime], Any]
-    ) -> None:
+    def __init__(self, callback: Callable[[str, str, str, dict[str, Any], datetime], Any]) -> None:
         self.callback = callback
 
     def handle(

@@ -284,4 +284,6 @@ class Routine:
 
 def _check_name(name: Any, kind: str, routine: Routine) -> None:
     if not isinstance(name, str) or not name:
-        raise ConfigurationError(f"{kind} name must be a non-empty string, not {name!r} ({routine!r})")
+        raise ConfigurationError(
+            f"{kind} name must be a non-empty string, not {name!r} ({routine!r})"
+        )
