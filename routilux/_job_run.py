@@ -114,9 +114,12 @@ class JobRun:
         self.timers: dict[int, tuple[TimerHandle, Activation]] = {}
         self._timer_ids = itertools.count()
         self._history = job_state._history
+
+    def _attach(self) -> None:
+        """Make this run the one the job's emissions and tracker go through."""
+        job_state = self.job_state
         job_state._run = self
-        tracker = job_state.execution_tracker
-        tracker._derive_events = _EventFlow(weakref.ref(job_state), flow)
+        job_state.execution_tracker._derive_events = _EventFlow(weakref.ref(job_state), self.flow)
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -148,6 +151,7 @@ class JobRun:
         job_state = self.job_state
         entry_id = self.entry_routine_id
         assert entry_id is not None
+        self._attach()
         job_state.status = RUNNING
         job_state.record_execution(entry_id, "start", entry_params)
         job_state.execution_tracker.record_routine_start(entry_id, entry_params)
@@ -531,6 +535,7 @@ class JobRun:
             activations = [self._from_pending(entry) for entry in pending]
             emissions = [self._resolve_deferred(entry) for entry in deferred]
             restored = self._resolve_buffers(buffers)
+            self._attach()
             self.state = _RUNNING
             self.outstanding = 1  # held while we queue, so the job cannot finish early
             self.drivers = 1  # reserved for the driver started below

@@ -1,0 +1,93 @@
+"""Small routines shared by the engine tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from routilux import Flow, Routine
+
+
+class Source(Routine):
+    """Entry routine: emits ``value=0..count-1`` on ``output``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.generate)
+        self.define_event("output", ["value"])
+
+    def generate(self, count: int = 1, **_: Any) -> None:
+        for value in range(count):
+            self.emit("output", value=value)
+
+
+class Relay(Routine):
+    """Passes ``value`` on, optionally through ``transform``."""
+
+    def __init__(self, transform: Callable[[Any], Any] | None = None) -> None:
+        super().__init__()
+        self.transform = transform
+        self.define_slot("input", handler=self.relay)
+        self.define_event("output", ["value"])
+
+    def relay(self, value: Any) -> None:
+        if self.transform is not None:
+            value = self.transform(value)
+        self.emit("output", value=value)
+
+
+class Collector(Routine):
+    """Keeps what it receives in its routine state, under ``"received"``."""
+
+    def __init__(self, merge_strategy: Any = "override") -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.collect, merge_strategy=merge_strategy)
+
+    def collect(self, **data: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        state = ctx.job_state.get_routine_state(ctx.routine_id) or {}
+        received = list(state.get("received", []))
+        received.append(data)
+        ctx.job_state.update_routine_state(ctx.routine_id, {**state, "received": received})
+
+
+class Failing(Routine):
+    """Raises for the values in ``fail_on`` (all values when None), else relays."""
+
+    def __init__(self, fail_on: set[Any] | None = None, times: int | None = None) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+        self.times = times
+        self._lock = threading.Lock()
+        self.calls: list[Any] = []
+        self.define_slot("input", handler=self.handle)
+        self.define_event("output", ["value"])
+
+    def handle(self, value: Any) -> None:
+        with self._lock:
+            self.calls.append(value)
+            failures_so_far = len(self.calls)
+        should_fail = self.fail_on is None or value in self.fail_on
+        if should_fail and (self.times is None or failures_so_far <= self.times):
+            raise RuntimeError(f"failing on {value}")
+        self.emit("output", value=value)
+
+
+def chain(*routines: tuple[str, Routine], strategy: str = "sequential", workers: int = 5) -> Flow:
+    """A flow of ``(id, routine)`` pairs connected output -> input in a line."""
+    flow = Flow(execution_strategy=strategy, max_workers=workers)
+    previous = None
+    for routine_id, routine in routines:
+        flow.add_routine(routine, routine_id)
+        if previous is not None:
+            event = "output"
+            flow.connect(previous, event, routine_id, "input")
+        previous = routine_id
+    return flow
+
+
+def events(job_state: Any) -> list[tuple[str, str]]:
+    """The history as ``(routine_id, event_name)`` pairs."""
+    return [(r.routine_id, r.event_name) for r in job_state.get_execution_history()]

@@ -1,0 +1,266 @@
+"""Pause, resume and cancel act on one job; the final status is true."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from helpers import Collector, Failing, Source, chain, events
+from routilux import ErrorHandler, Flow, JobState, Routine
+from routilux.exceptions import FlowMismatchError, JobStateError, RoutineNotFoundError
+
+
+class Blocking(Routine):
+    """Blocks on ``release`` when it receives ``block_on``; records every value."""
+
+    def __init__(self, block_on: Any = 2) -> None:
+        super().__init__()
+        self.block_on = block_on
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.seen: list[Any] = []
+        self.define_slot("input", handler=self.work)
+        self.define_event("output", ["value"])
+
+    def work(self, value: Any) -> None:
+        self.seen.append(value)
+        if value == self.block_on:
+            self.entered.set()
+            assert self.release.wait(10)
+        self.emit("output", value=value)
+
+
+def blocked_job(strategy: str = "sequential", count: int = 6) -> tuple[Flow, Blocking, JobState]:
+    blocking = Blocking()
+    flow = chain(("src", Source()), ("block", blocking), ("sink", Collector()), strategy=strategy)
+    job = flow.execute("src", {"count": count}, wait=False)
+    assert blocking.entered.wait(5)
+    return flow, blocking, job
+
+
+def pause_in_thread(flow: Flow, job: JobState, reason: str = "") -> threading.Thread:
+    thread = threading.Thread(target=flow.pause, args=(job, reason, {"step": 1}))
+    thread.start()
+    return thread
+
+
+def test_pause_waits_for_in_flight_work_and_keeps_pending_activations() -> None:
+    flow, blocking, job = blocked_job()
+    pauser = pause_in_thread(flow, job, "maintenance")
+    # The status flips at once, but pause() waits for the running handler.
+    pauser.join(0.05)
+    assert pauser.is_alive()
+    blocking.release.set()
+    pauser.join(5)
+    assert not pauser.is_alive()
+    assert job.status == "paused"
+    assert job.wait_for_completion(0) is True  # paused: nothing in progress
+    assert blocking.seen == [0, 1, 2]
+    pending = [(p["slot_routine_id"], p["slot_name"], p["data"]) for p in job.pending_tasks]
+    assert pending == [
+        ("block", "input", {"value": 3}),
+        ("block", "input", {"value": 4}),
+        ("block", "input", {"value": 5}),
+        ("sink", "input", {"value": 0}),
+        ("sink", "input", {"value": 1}),
+        ("sink", "input", {"value": 2}),
+    ]
+    assert job.pause_points[-1]["reason"] == "maintenance"
+    assert job.pause_points[-1]["checkpoint"] == {"step": 1}
+    assert flow.store.get(job.job_id) is job
+
+    assert flow.resume(job) is job
+    assert job.wait_for_completion(5)
+    assert job.status == "completed"
+    assert job.pending_tasks == []
+    assert blocking.seen == [0, 1, 2, 3, 4, 5]
+    received = [r["value"] for r in job.get_routine_state("sink")["received"]]
+    assert received == [0, 1, 2, 3, 4, 5]
+    assert events(job).count(("block", "output")) == 6
+    assert flow.store.get(job.job_id) is None
+
+
+def test_execute_returns_a_job_paused_from_its_own_handler() -> None:
+    class SelfPausing(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.work)
+            self.define_event("output", ["value"])
+
+        def work(self, value: int) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            if value == 1 and not ctx.job_state.pause_points:
+                ctx.flow.pause(ctx.job_state, reason="asked by handler")
+                assert ctx.job_state.status == "paused"
+            self.emit("output", value=value)
+
+    flow = chain(("src", Source()), ("p", SelfPausing()), ("sink", Collector()))
+    job = flow.execute("src", {"count": 3})
+    assert job.status == "paused"
+    # The pausing handler finished; what it emitted is kept with the rest.
+    assert [p["data"]["value"] for p in job.pending_tasks] == [2, 0, 1]
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    assert [r["value"] for r in job.get_routine_state("sink")["received"]] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_cancel_in_the_middle(strategy: str) -> None:
+    flow, blocking, job = blocked_job(strategy)
+    flow.cancel(job, reason="user asked")
+    assert job.status == "cancelled"
+    blocking.release.set()
+    assert job.wait_for_completion(5)
+    assert job.status == "cancelled"  # never overwritten by "completed"
+    assert job.routine_states["_cancellation"] == {"reason": "user asked"}
+    if strategy == "sequential":
+        assert blocking.seen == [0, 1, 2]
+    assert ("src", "completed") not in events(job)
+    with pytest.raises(JobStateError, match="it is cancelled"):
+        flow.cancel(job)
+    with pytest.raises(JobStateError, match="not paused"):
+        flow.resume(job)
+
+
+def test_cancel_a_paused_job_drops_its_pending_work() -> None:
+    flow, blocking, job = blocked_job()
+    pauser = pause_in_thread(flow, job)
+    blocking.release.set()
+    pauser.join(5)
+    assert job.pending_tasks
+    flow.cancel(job)
+    assert job.status == "cancelled"
+    assert job.pending_tasks == []
+    assert job.wait_for_completion(1)
+    assert flow.wait_for_completion(1)
+
+
+def test_pause_and_cancel_of_finished_jobs_are_refused() -> None:
+    flow = chain(("src", Source()), ("sink", Collector()))
+    job = flow.execute("src")
+    with pytest.raises(JobStateError, match="Cannot pause job .* it is completed"):
+        flow.pause(job)
+    with pytest.raises(JobStateError, match="it is completed"):
+        flow.cancel(job)
+    with pytest.raises(JobStateError, match="not paused"):
+        flow.resume(job)
+    assert job.status == "completed"
+
+
+def test_pausing_twice_is_harmless() -> None:
+    flow, blocking, job = blocked_job()
+    pauser = pause_in_thread(flow, job)
+    blocking.release.set()
+    pauser.join(5)
+    pending = list(job.pending_tasks)
+    flow.pause(job)
+    assert job.pending_tasks == pending
+
+
+def test_jobs_of_another_flow_are_refused() -> None:
+    flow_a = chain(("src", Source()))
+    flow_b = Flow("other")
+    job = flow_a.execute("src")
+    for action in (flow_b.pause, flow_b.cancel, flow_b.resume):
+        with pytest.raises(FlowMismatchError, match="does not match Flow flow_id 'other'"):
+            action(job)
+
+
+def test_pausing_one_job_leaves_the_others_running() -> None:
+    flow, blocking, job = blocked_job(count=3)
+    pauser = pause_in_thread(flow, job)
+    blocking.release.set()
+    pauser.join(5)
+    blocking.block_on = None
+    other = flow.execute("src", {"count": 3})
+    assert other.status == "completed"
+    assert len(other.get_routine_state("sink")["received"]) == 3
+    assert job.status == "paused"
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+
+
+def test_deferred_events_are_emitted_on_resume_in_order() -> None:
+    class Deferring(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self, **_: Any) -> None:
+            self.emit_deferred_event("output", value="first")
+            self.emit_deferred_event("output", value="second")
+            self.emit("output", value="now")
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            ctx.flow.pause(ctx.job_state)
+
+    flow = chain(("d", Deferring()), ("sink", Collector()))
+    job = flow.execute("d")
+    assert job.status == "paused"
+    assert [e["data"]["value"] for e in job.deferred_events] == ["first", "second"]
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    values = [r["value"] for r in job.get_routine_state("sink")["received"]]
+    # Deferred events go first, then the work pending at the pause.
+    assert values == ["first", "second", "now"]
+    assert job.deferred_events == []
+
+
+def test_a_retry_waiting_at_pause_time_is_kept_and_runs_on_resume() -> None:
+    failing = Failing(fail_on={0}, times=1)
+    failing.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=30))
+    gate = Blocking(block_on=1)
+    flow = Flow("f")
+    flow.add_routine(Source(), "src")
+    flow.add_routine(failing, "flaky")
+    flow.add_routine(gate, "gate")
+    flow.add_routine(Collector(), "sink")
+    flow.connect("src", "output", "flaky", "input")
+    flow.connect("src", "output", "gate", "input")
+    flow.connect("flaky", "output", "sink", "input")
+    job = flow.execute("src", {"count": 2}, wait=False)
+    assert gate.entered.wait(5)  # flaky(0) failed and waits 30 s for its retry
+    pauser = pause_in_thread(flow, job)
+    gate.release.set()
+    pauser.join(5)
+    assert not pauser.is_alive()  # pause did not wait out the 30 s retry delay
+    retry = [p for p in job.pending_tasks if p["retry_count"] == 1]
+    assert [(p["slot_routine_id"], p["data"]) for p in retry] == [("flaky", {"value": 0})]
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    assert sorted(r["value"] for r in job.get_routine_state("sink")["received"]) == [0, 1]
+
+
+def test_resume_on_a_rebuilt_flow_continues_the_job() -> None:
+    flow, blocking, job = blocked_job(count=4)
+    pauser = pause_in_thread(flow, job)
+    blocking.release.set()
+    pauser.join(5)
+
+    # A second flow object with the same id and routines (as after a restart).
+    rebuilt = chain(("src", Source()), ("block", Blocking(block_on=None)), ("sink", Collector()))
+    rebuilt.flow_id = flow.flow_id
+    rebuilt.resume(job, wait=True)
+    assert job.status == "completed"
+    assert [r["value"] for r in job.get_routine_state("sink")["received"]] == [0, 1, 2, 3]
+
+
+def test_resume_with_unknown_routines_leaves_the_job_unchanged() -> None:
+    flow, blocking, job = blocked_job(count=4)
+    pauser = pause_in_thread(flow, job)
+    blocking.release.set()
+    pauser.join(5)
+    pending = [dict(p) for p in job.pending_tasks]
+
+    lacking = chain(("src", Source()), ("block", Blocking(block_on=None)))
+    lacking.flow_id = flow.flow_id
+    with pytest.raises(RoutineNotFoundError, match="'sink', which is not in flow"):
+        lacking.resume(job)
+    assert job.status == "paused"
+    assert job.pending_tasks == pending
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
