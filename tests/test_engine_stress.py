@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from helpers import Collector, Relay, Source, events
 from routilux import ErrorHandler, Flow, Routine
+
+from helpers import Collector, Relay, Source, events
 
 
 class Counter(Routine):

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from helpers import Collector, Failing, Source, chain, events
 from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
+
+from helpers import Collector, Failing, Source, chain, events
 
 
 class FailingEntry(Routine):

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from helpers import Collector, Relay, Source, chain, events
 from routilux import ErrorHandler, Flow, JobState, QueueOutputHandler, Routine
 from routilux.exceptions import (
     ConfigurationError,
@@ -19,6 +18,8 @@ from routilux.exceptions import (
     RoutineNotFoundError,
     SlotNotFoundError,
 )
+
+from helpers import Collector, Relay, Source, chain, events
 
 
 class Gate(Routine):

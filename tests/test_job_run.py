@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from helpers import Collector, Relay, Source, chain, events
 from routilux import Flow, Routine
 from routilux.exceptions import JobStateError
+
+from helpers import Collector, Relay, Source, chain, events
 
 
 class Recorder(Routine):

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from helpers import Collector, Failing, Source, chain, events
 from routilux import ErrorHandler, Flow, JobState, Routine
 from routilux.exceptions import FlowMismatchError, JobStateError, RoutineNotFoundError
+
+from helpers import Collector, Failing, Source, chain, events
 
 
 class Blocking(Routine):
@@ -141,7 +142,7 @@ def test_cancel_a_paused_job_drops_its_pending_work() -> None:
 def test_pause_and_cancel_of_finished_jobs_are_refused() -> None:
     flow = chain(("src", Source()), ("sink", Collector()))
     job = flow.execute("src")
-    with pytest.raises(JobStateError, match="Cannot pause job .* it is completed"):
+    with pytest.raises(JobStateError, match=r"Cannot pause job .* it is completed"):
         flow.pause(job)
     with pytest.raises(JobStateError, match="it is completed"):
         flow.cancel(job)
