@@ -11,8 +11,10 @@ right way. The rules are routilux 0.9's, first match wins:
 4. two or more parameters: the parameters whose names are keys of ``data`` are passed
    as keywords (other keys are dropped); when none match, ``handler(data)``.
 
-One deliberate difference: a handler with no parameters is called with none (0.9
-called it with one and so could never succeed).
+Deliberate differences, for handlers 0.9 could never call successfully: a handler
+with no parameters is called with none; a single keyword-only parameter is passed by
+keyword (or omitted when its key is missing); positional-only parameters are passed
+positionally, in order, while their keys are present.
 
 Whenever a handler receives the dict itself it receives a shallow copy, so a handler
 that mutates its argument cannot change what other slots or the history see.
@@ -56,7 +58,10 @@ def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
     if not parameters:
         return lambda data: handler()
     if len(parameters) == 1:
-        name = parameters[0].name
+        (parameter,) = parameters
+        name = parameter.name
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            return _keyword_only(handler, name)
         if name == "data":
             return lambda data: handler(dict(data))
 
@@ -67,7 +72,10 @@ def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
 
         return single
 
+    positional = tuple(p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_ONLY)
     names = tuple(p.name for p in parameters if p.kind in _KEYWORD_KINDS)
+    if positional:
+        return _with_positional_only(handler, positional, names)
 
     def by_keywords(data: dict[str, Any]) -> Any:
         kwargs = {name: data[name] for name in names if name in data}
@@ -76,3 +84,33 @@ def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
         return handler(dict(data))
 
     return by_keywords
+
+
+def _keyword_only(handler: Callable[..., Any], name: str) -> Invoker:
+    """A single keyword-only parameter: pass the value by keyword, or nothing."""
+
+    def keyword(data: dict[str, Any]) -> Any:
+        if name in data:
+            return handler(**{name: data[name]})
+        return handler()
+
+    return keyword
+
+
+def _with_positional_only(
+    handler: Callable[..., Any], positional: tuple[str, ...], names: tuple[str, ...]
+) -> Invoker:
+    """Positional-only parameters are filled in order while their keys are present."""
+
+    def call(data: dict[str, Any]) -> Any:
+        args = []
+        for name in positional:
+            if name not in data:
+                break
+            args.append(data[name])
+        kwargs = {name: data[name] for name in names if name in data}
+        if args or kwargs:
+            return handler(*args, **kwargs)
+        return handler(dict(data))
+
+    return call

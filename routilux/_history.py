@@ -111,6 +111,7 @@ class History:
 
     def clear(self) -> None:
         with self._lock:
+            self._dropped[0] = 0
             self._reset()
 
     def __len__(self) -> int:

@@ -43,7 +43,7 @@ from time import time
 from typing import TYPE_CHECKING, Any
 
 from routilux._context import Frame, current_frame
-from routilux._merge import merge
+from routilux._merge import append_into, merge
 from routilux._scheduler import TimerHandle, timers
 from routilux.error_handler import ErrorStrategy
 from routilux.exceptions import (
@@ -54,6 +54,7 @@ from routilux.exceptions import (
 )
 from routilux.execution_context import ExecutionContext
 from routilux.job_state import CANCELLED, COMPLETED, FAILED, RUNNING, JobState
+from routilux.slot import MERGE_APPEND
 
 if TYPE_CHECKING:
     from routilux.event import Event
@@ -302,9 +303,21 @@ class JobRun:
             raise
 
     def _merge(self, index: int, slot: Slot, data: dict[str, Any]) -> Any:
+        # Under the sequential strategy only the one driver merges: no lock needed.
+        if self.max_drivers == 1:
+            return self._merge_unlocked(index, slot, data)
         with self.buffer_lock:
-            stored, merged = merge(slot._merge_strategy, self.buffers.get(index, {}), data)
-            self.buffers[index] = stored
+            return self._merge_unlocked(index, slot, data)
+
+    def _merge_unlocked(self, index: int, slot: Slot, data: dict[str, Any]) -> Any:
+        buffers = self.buffers
+        if slot._merge_kind == MERGE_APPEND:
+            buffer = buffers.get(index)
+            if buffer is None:
+                buffer = buffers[index] = {}
+            return append_into(buffer, data)
+        stored, merged = merge(slot._merge_strategy, buffers.get(index, {}), data)
+        buffers[index] = stored
         return merged
 
     # -- failures ---------------------------------------------------------------------

@@ -18,7 +18,14 @@ from typing import Any
 
 from routilux.exceptions import InvalidStrategyError
 
-__all__ = ["APPEND", "OVERRIDE", "MergeStrategy", "merge", "validate_merge_strategy"]
+__all__ = [
+    "APPEND",
+    "OVERRIDE",
+    "MergeStrategy",
+    "append_into",
+    "merge",
+    "validate_merge_strategy",
+]
 
 OVERRIDE = "override"
 APPEND = "append"
@@ -50,18 +57,29 @@ def merge(strategy: MergeStrategy, old: Any, new: dict[str, Any]) -> tuple[Any, 
         return stored, stored
     if strategy == APPEND:
         buffer = old if isinstance(old, dict) else {}
-        for key, value in new.items():
-            existing = buffer.get(key, _MISSING)
-            if existing is _MISSING:
-                buffer[key] = [value]
-            elif isinstance(existing, list):
-                existing.append(value)
-            else:
-                buffer[key] = [existing, value]
-        return buffer, {key: buffer[key] for key in new}
+        return buffer, append_into(buffer, new)
     result = strategy(old, dict(new))  # type: ignore[operator]
     stored = dict(result) if isinstance(result, dict) else result
     return stored, result
+
+
+def append_into(buffer: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The ``"append"`` strategy: append each value of ``new`` to ``buffer`` in place.
+
+    Returns the handler data: the keys of ``new``, each with its whole (live) list. A
+    value already in the buffer that is not a list becomes the first item of one.
+    """
+    merged = {}
+    for key, value in new.items():
+        existing = buffer.get(key, _MISSING)
+        if type(existing) is list:
+            existing.append(value)
+        elif existing is _MISSING:
+            existing = buffer[key] = [value]
+        else:
+            existing = buffer[key] = [existing, value]
+        merged[key] = existing
+    return merged
 
 
 _MISSING: Any = object()

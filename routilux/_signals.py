@@ -3,8 +3,9 @@
 blinker's :class:`~blinker.Signal` has two defaults that are wrong for a dataflow
 engine: it keeps receivers by weak reference (a bound method of a temporary object
 silently disappears) and it calls them in an unspecified order. Routilux connects
-its own receivers with ``weak=False`` and uses :class:`FanoutSignal`, whose receiver
-sets keep insertion order, so receivers run in the order they were connected.
+its own receivers with ``weak=False`` and uses :class:`FanoutSignal`, which calls
+receivers in the order they were first connected, including receivers connected for
+one sender only.
 
 ``FanoutSignal.send`` also keeps a resolved tuple of receivers while every receiver is
 strong, synchronous and connected for any sender (the case for every signal Routilux
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from inspect import iscoroutinefunction
 from typing import Any
 
 from blinker import ANY, Signal
+from blinker._utilities import make_id  # the ids blinker keys its bookkeeping by
+from blinker.base import ANY_ID
 
 __all__ = ["FanoutSignal", "OrderedIdSet"]
 
@@ -105,15 +108,41 @@ class FanoutSignal(Signal):
                 self._resolved = None
 
     def _resolve(self) -> tuple[Callable[..., Any], ...] | bool:
-        receivers = []
+        """The receivers in connect order if every one of them is strong, synchronous
+        and connected for any sender only; else False (use blinker's bookkeeping)."""
         for sender_id, bucket in self._by_sender.items():
-            if sender_id != 0 and bucket:
-                return False  # sender-specific receivers: let blinker filter.
-        for receiver in self.receivers.values():
+            if sender_id != ANY_ID and bucket:
+                return False
+        any_sender = self._by_sender.get(ANY_ID, ())
+        receivers = []
+        for receiver_id, receiver in self.receivers.items():
+            if receiver_id not in any_sender:
+                return False  # e.g. left over from a sender-specific connection
             if isinstance(receiver, weakref.ref) or iscoroutinefunction(receiver):
                 return False
             receivers.append(receiver)
         return tuple(receivers)
+
+    def receivers_for(self, sender: Any) -> Generator[Callable[..., Any], None, None]:
+        """Yield the receivers for ``sender`` (and for any sender) in connect order.
+
+        Dead weak receivers are disconnected and skipped, as in blinker.
+        """
+        if not self.receivers:
+            return
+        any_sender = self._by_sender.get(ANY_ID, ())
+        this_sender = self._by_sender.get(make_id(sender), ()) if sender is not ANY else ()
+        for receiver_id, receiver in list(self.receivers.items()):
+            if receiver_id not in any_sender and receiver_id not in this_sender:
+                continue
+            if isinstance(receiver, weakref.ref):
+                strong = receiver()
+                if strong is None:
+                    self._disconnect(receiver_id, ANY_ID)
+                    continue
+                yield strong
+            else:
+                yield receiver
 
     def _receivers(self) -> tuple[Callable[..., Any], ...] | bool:
         resolved = self._resolved
