@@ -179,13 +179,15 @@ def state_flow() -> Flow:
 # -- floors ---------------------------------------------------------------------------
 
 
-def queue_floor(initial: list[int], routes: list[list[int]], deliveries: int) -> float:
-    """Seconds for one worker thread to make ``deliveries`` handler calls through a
-    ``queue.Queue``, one hop per delivery.
+def queue_floor(emits: list[int], routes: list[list[int]], deliveries: int) -> float:
+    """Seconds for a worker thread to make ``deliveries`` handler calls, each one
+    ``queue.Queue`` hop away from the call that produced it.
 
-    The main thread puts ``(stage, value)`` items for the ``initial`` stages (as a
-    source's handler would emit them); the worker takes each item, calls a
-    pass-through handler, and puts one item per stage in ``routes[stage]``.
+    The main thread hands the worker one trigger; the worker plays the source's
+    handler, putting one ``(stage, value)`` item per entry of ``emits``, then takes
+    items, calls a pass-through handler and puts one item per stage in
+    ``routes[stage]``. Every hop goes through the same uncontended queue, as every
+    delivery of the engine starts from a handler's emit.
     """
     work: queue.Queue[tuple[int, int]] = queue.Queue()
     finished = threading.Event()
@@ -195,6 +197,9 @@ def queue_floor(initial: list[int], routes: list[list[int]], deliveries: int) ->
 
     def worker() -> None:
         get, put = work.get, work.put
+        get()  # the trigger
+        for value, stage in enumerate(emits):
+            put((stage, value))
         for _ in range(deliveries):
             stage, value = get()
             value = handler(value)
@@ -203,11 +208,9 @@ def queue_floor(initial: list[int], routes: list[list[int]], deliveries: int) ->
         finished.set()
 
     thread = threading.Thread(target=worker)
-    start = time.perf_counter()
     thread.start()
-    put = work.put
-    for value, stage in enumerate(initial):
-        put((stage, value))
+    start = time.perf_counter()
+    work.put((-1, 0))
     finished.wait()
     elapsed = time.perf_counter() - start
     thread.join()

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, MutableSequence
 from typing import Any
 
+from routilux.exceptions import ConfigurationError
 from routilux.execution_record import ExecutionRecord
 
 __all__ = ["History"]
@@ -39,7 +40,7 @@ class History:
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
-            raise ValueError(f"history limit must be a positive int or None, not {limit!r}")
+            raise ConfigurationError(f"history limit must be a positive int or None, not {limit!r}")
         self._lock = threading.Lock()
         self._limit = limit
         self._dropped = [0]

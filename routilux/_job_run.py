@@ -25,8 +25,16 @@ job's first driver, so a sequential job runs entirely in the caller's thread, wi
 no thread hop per delivery. Other drivers run on the flow's worker pool
 (:mod:`routilux._workers`), which is the seam for other ways of running activations.
 
-Lock order: ``JobRun.lock`` may be held while taking the JobState's lock or the timer
-queue's lock, never the other way round.
+States: a job runs (``_RUNNING``) until its outstanding work is done (``_DONE``),
+or it is stopped by a failure or a cancel (``_STOPPING`` until running handlers have
+returned, then ``_DONE``), or paused (``_PAUSING`` until running handlers have
+returned, ``_PAUSE_SETTLING`` while the pause is being recorded, then ``_PAUSED``).
+``resume`` goes through ``_RESUMING``, during which work is queued but no driver
+starts and pause or cancel from other threads wait, so that a resume is one step.
+
+Lock order: ``JobRun.lock`` may be held while taking the JobState's lock, the buffer
+lock, the flow's lock or the timer queue's lock, never the other way round. Code
+outside the engine (stores, signal receivers, handlers) is never called under it.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import weakref
 from collections import deque
 from contextvars import Context
 from datetime import datetime
+from threading import get_ident
 from time import time
 from typing import TYPE_CHECKING, Any
 
@@ -71,12 +80,14 @@ MERGED = 2
 
 Activation = tuple[int, Any, int, int]
 
-# Run states. PAUSED and DONE are settled: nothing runs and nothing is queued.
+# Run states (see the module documentation). STOPPING and DONE must stay the largest.
 _RUNNING = 0
-_PAUSING = 1
-_PAUSED = 2
-_STOPPING = 3
-_DONE = 4
+_RESUMING = 1
+_PAUSING = 2
+_PAUSE_SETTLING = 3
+_PAUSED = 4
+_STOPPING = 5
+_DONE = 6
 
 _SETTLE_COMPLETED = "completed"
 _SETTLE_PAUSED = "paused"
@@ -105,6 +116,13 @@ class JobRun:
         self.drivers = 0
         self.state = _PAUSED
         self.caller_waiting = False
+        # Bumped each time the job settles; callers wait for it to move.
+        self.settle_count = 0
+        # Bumped each time a pause takes effect; a caller driver stops driving then.
+        self.epoch = 0
+        self.resuming_thread: int | None = None
+        self.pause_request: tuple[str, Any] | None = None
+        self.cancel_request: str | None = None
         self.final_status = COMPLETED
         self.entry_routine_id: str | None = job_state.current_routine_id
         self.entry_failed = False
@@ -117,10 +135,24 @@ class JobRun:
         self._history = job_state._history
 
     def _attach(self) -> None:
-        """Make this run the one the job's emissions and tracker go through."""
+        """Make this run the one the job's emissions and tracker go through.
+
+        A run of the same job on another flow object is retired, so that late emits
+        into it fail instead of being parked where nobody will resume them.
+        """
         job_state = self.job_state
+        previous = job_state._run
         job_state._run = self
+        if previous is not None and previous is not self:
+            previous.detach()
         job_state.execution_tracker._derive_events = _EventFlow(weakref.ref(job_state), self.flow)
+
+    def detach(self) -> None:
+        """Retire a paused run whose job continues on another flow object."""
+        with self.lock:
+            if self.state == _PAUSED:
+                self.state = _DONE
+                self.final_status = "moved"
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -152,34 +184,37 @@ class JobRun:
         job_state = self.job_state
         entry_id = self.entry_routine_id
         assert entry_id is not None
+        self.flow._run_started(self)
         self._attach()
         job_state.status = RUNNING
         job_state.record_execution(entry_id, "start", entry_params)
         job_state.execution_tracker.record_routine_start(entry_id, entry_params)
         job_state._settled.clear()
-        self.flow._run_started(self)
         with self.lock:
             self.state = _RUNNING
             self.queue.push((self.flow._slot_index(entry_slot), entry_params, 0, ENTRY))
             self.outstanding = 1
             self.drivers = 1
-        self._launch(caller_drives)
-
-    def _launch(self, caller_drives: bool) -> None:
-        """Start the driver reserved by the caller (``drivers`` already counts it)."""
+            settled_before = self.settle_count
         if caller_drives:
             self._drive(caller=True)
-            self.job_state._settled.wait()
+            self._wait_settled_since(settled_before)
         else:
             self.flow._pool.submit(self._drive, False)
+
+    def _wait_settled_since(self, count: int) -> None:
+        """Wait until the job has settled (finished or paused) after ``count`` settles."""
+        with self.lock:
+            while self.settle_count == count:
+                self.cond.wait()
 
     # -- emitting and queueing --------------------------------------------------------
 
     def emit(self, routine_id: str, routine: Routine, event: Event, data: dict[str, Any]) -> None:
         """Record an emission in the history and fan it out through the event's signal."""
         if self.state >= _STOPPING:
-            if self.state == _STOPPING:
-                return
+            if self.state == _STOPPING or self.final_status != COMPLETED:
+                return  # the job is failing or cancelled: late output is dropped
             raise self._finished_error(f"emit '{event.name}' from routine '{routine_id}'")
         moment = time()
         self._history.append(routine_id, event.name, data, moment)
@@ -210,14 +245,14 @@ class JobRun:
                 if self.drivers >= self.max_drivers:
                     return
                 self.drivers += 1
-            elif state == _PAUSING:
+            elif state in (_PAUSING, _RESUMING):
                 self.queue.push((index, data, 0, 0))
                 self.outstanding += 1
                 return
-            elif state == _PAUSED:
+            elif state in (_PAUSED, _PAUSE_SETTLING):
                 self._park((index, data, 0, 0))
                 return
-            elif state == _STOPPING:
+            elif state == _STOPPING or self.final_status != COMPLETED:
                 return
             else:
                 slot = self.flow._slot_table[index]
@@ -234,7 +269,11 @@ class JobRun:
     # -- running ----------------------------------------------------------------------
 
     def _drive(self, caller: bool) -> None:
-        """Run queued activations until there are none left for this driver."""
+        """Run queued activations until there are none left for this driver.
+
+        The caller's driver also waits for work still to come (activations running
+        elsewhere, retry timers) and stops at the first pause.
+        """
         lock = self.lock
         queue = self.queue
         next_meta = queue.metas.popleft
@@ -246,9 +285,12 @@ class JobRun:
         respawn = False
         try:
             with lock:
+                epoch = self.epoch
                 try:
                     while True:
                         if self.state == _RUNNING and queue.metas:
+                            if caller and self.epoch != epoch:
+                                break
                             meta = next_meta()
                             data = next_data()
                             self.running += 1
@@ -268,16 +310,25 @@ class JobRun:
                                 self.running -= 1
                                 self.outstanding -= 1
                             continue
-                        if caller and self.state == _RUNNING and self.outstanding:
+                        if (
+                            caller
+                            and self.state == _RUNNING
+                            and self.outstanding
+                            and self.epoch == epoch
+                        ):
                             self.caller_waiting = True
-                            self.cond.wait()
+                            try:
+                                self.cond.wait()
+                            finally:
+                                self.caller_waiting = False
                             continue
                         break
                 finally:
                     self.drivers -= 1
                     settle = self._settle_check_locked()
                     if self.state == _RUNNING and queue.metas and self.drivers < self.max_drivers:
-                        # Left abnormally with work queued: hand it to a pool driver.
+                        # Left with work queued (a pause was resumed meanwhile, or an
+                        # exception): hand it to a pool driver.
                         self.drivers += 1
                         respawn = True
         finally:
@@ -291,13 +342,20 @@ class JobRun:
         slot = frame.slot
         merged = bool(flags & MERGED) or not slot._merge_kind
         try:
-            if not merged:
+            if merged:
+                slot._invoke(data)
+            else:
                 data = self._merge(frame.slot_index, slot, data)
                 merged = True
-            slot._invoke(data)
+                slot._call_merged(data)
         except Exception as exc:
             flags = flags | MERGED if merged else flags & ~MERGED
-            self._failed(frame, data, attempt, flags, exc)
+            try:
+                self._failed(frame, data, attempt, flags, exc)
+            except Exception as inner:
+                # The error handling itself failed (e.g. a backoff too large to
+                # compute): the job cannot honour its strategy, so it fails.
+                self._fail_job(frame, inner, attempt, "error-handling", bool(flags & ENTRY))
         except BaseException as exc:
             self._fail_job(frame, exc, attempt, "interrupted", bool(flags & ENTRY))
             raise
@@ -338,8 +396,8 @@ class JobRun:
                 self._fail_job(frame, exc, attempt, name, is_entry)
             elif attempt < handler.max_retries:
                 delay = handler.retry_delay_for(attempt + 1)
-                self._record_retry(frame, exc, attempt, delay)
-                self._schedule_retry((frame.slot_index, data, attempt + 1, flags), delay)
+                if self._schedule_retry((frame.slot_index, data, attempt + 1, flags), delay):
+                    self._record_retry(frame, exc, attempt, delay)
             elif handler.is_critical or is_entry:
                 self._fail_job(frame, exc, attempt, name, is_entry)
             else:
@@ -353,15 +411,6 @@ class JobRun:
         else:
             self._fail_job(frame, exc, attempt, name, is_entry)
 
-    def _error_details(self, frame: Frame, exc: BaseException, attempt: int) -> dict[str, Any]:
-        slot = frame.slot
-        return {
-            "slot": slot.name if slot is not None else None,
-            "error": str(exc),
-            "error_type": type(exc).__name__,
-            "attempt": attempt,
-        }
-
     def _record_failure(
         self,
         frame: Frame,
@@ -372,9 +421,29 @@ class JobRun:
         routine_status: str,
         is_entry: bool,
     ) -> None:
+        self._record_routine_failure(
+            frame.routine_id, frame.slot.name, exc, attempt, strategy, record_name, routine_status
+        )
+        if is_entry:
+            self.entry_failed = True
+
+    def _record_routine_failure(
+        self,
+        routine_id: str,
+        where: str,
+        exc: BaseException,
+        attempt: int,
+        strategy: str,
+        record_name: str,
+        routine_status: str,
+    ) -> None:
         job_state = self.job_state
-        routine_id = frame.routine_id
-        details = self._error_details(frame, exc, attempt)
+        details = {
+            "slot": where,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "attempt": attempt,
+        }
         job_state.record_execution(routine_id, record_name, dict(details))
         job_state._merge_routine_state(
             routine_id,
@@ -389,8 +458,6 @@ class JobRun:
                 "traceback": "".join(traceback.format_exception(exc)),
             }
         )
-        if is_entry:
-            self.entry_failed = True
         logger.warning(
             "routine '%s' failed in job %s (%s): %s: %s",
             routine_id,
@@ -401,8 +468,13 @@ class JobRun:
         )
 
     def _record_retry(self, frame: Frame, exc: Exception, attempt: int, delay: float) -> None:
-        details = self._error_details(frame, exc, attempt)
-        details["delay"] = delay
+        details = {
+            "slot": frame.slot.name,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "attempt": attempt,
+            "delay": delay,
+        }
         self.job_state.record_execution(frame.routine_id, "retry", details)
         logger.info(
             "retrying routine '%s' in job %s in %.3fs after %s: %s",
@@ -422,7 +494,7 @@ class JobRun:
     def _stop(self, status: str) -> None:
         """Discard queued and delayed work; the job ends with ``status``."""
         with self.lock:
-            if self.state not in (_RUNNING, _PAUSING):
+            if self.state not in (_RUNNING, _PAUSING, _RESUMING):
                 return
             self.state = _STOPPING
             self.final_status = status
@@ -437,137 +509,251 @@ class JobRun:
             handle.cancel()
         self.timers.clear()
 
-    def _schedule_retry(self, activation: Activation, delay: float) -> None:
+    def _schedule_retry(self, activation: Activation, delay: float) -> bool:
+        """Queue ``activation`` again after ``delay``; False if the job is stopping."""
         with self.lock:
             if self.state not in (_RUNNING, _PAUSING):
-                return
+                return False
             # The failed attempt is counted down when it returns; this one stays counted.
             self.outstanding += 1
             if delay <= 0 or self.state == _PAUSING:
                 # A pausing job keeps the retry with its pending work; it runs on resume.
                 self.queue.push(activation)
-                return
+                return True
             key = next(self._timer_ids)
             handle = timers.call_later(delay, self._retry_due, key)
             self.timers[key] = (handle, activation)
+            return True
 
     def _retry_due(self, key: int) -> None:
-        settle = None
         spawn = False
         with self.lock:
             entry = self.timers.pop(key, None)
             if entry is None:
                 return  # taken by pause, cancel or a failure meanwhile
             activation = entry[1]
-            state = self.state
-            if state == _RUNNING:
-                self.queue.push(activation)
-                if self.caller_waiting:
-                    self.caller_waiting = False
-                    self.cond.notify()
-                elif self.drivers < self.max_drivers:
-                    self.drivers += 1
-                    spawn = True
-            elif state == _PAUSING:
-                self.queue.push(activation)
-            else:
-                self.outstanding -= 1
-                settle = self._settle_check_locked()
-        if settle is not None:
-            self._finish(settle)
+            # Timers only exist while the job runs: pause and stop take them all.
+            self.queue.push(activation)
+            if self.caller_waiting:
+                self.caller_waiting = False
+                self.cond.notify()
+            elif self.drivers < self.max_drivers:
+                self.drivers += 1
+                spawn = True
         if spawn:
             self.flow._pool.submit(self._drive, False)
 
     # -- pause, resume, cancel --------------------------------------------------------
+
+    def _wait_out_resume_locked(self) -> bool:
+        """Under ``lock``: wait while another thread resumes the job.
+
+        Returns True if the caller *is* the resuming thread (a signal receiver called
+        during the resume), which must not wait for itself.
+        """
+        while self.state == _RESUMING:
+            if self.resuming_thread == get_ident():
+                return True
+            self.cond.wait()
+        return False
 
     def pause(self, reason: str, checkpoint: Any) -> None:
         """Stop taking new activations; settle as paused when in-flight work is done.
 
         Waits for that unless called from a handler of this same job.
         """
+        frame = current_frame.get()
+        inside = frame is not None and frame.run is self
         with self.lock:
-            state = self.state
-            if state in (_PAUSING, _PAUSED):
-                settle = None
-            elif state == _RUNNING:
-                self.state = _PAUSING
-                self.job_state._set_paused(reason, checkpoint)
-                for handle, activation in self.timers.values():
-                    handle.cancel()
-                    self.queue.push(activation)
-                self.timers.clear()
-                self.cond.notify_all()
-                settle = self._settle_check_locked()
-            else:
-                raise JobStateError(
-                    f"Cannot pause job '{self.job_state.job_id}': it is {self.job_state.status}"
-                )
+            if self._wait_out_resume_locked():
+                self.pause_request = (reason, checkpoint)
+                return
+            settle = self._pause_locked(reason, checkpoint)
         if settle is not None:
             self._finish(settle)
-        frame = current_frame.get()
-        if frame is None or frame.run is not self:
-            self.job_state._settled.wait()
+        if not inside:
+            with self.lock:
+                while self.state in (_PAUSING, _PAUSE_SETTLING):
+                    self.cond.wait()
+
+    def _pause_locked(self, reason: str, checkpoint: Any) -> str | None:
+        state = self.state
+        if state in (_PAUSING, _PAUSE_SETTLING, _PAUSED):
+            return None
+        if state != _RUNNING:
+            raise JobStateError(
+                f"Cannot pause job '{self.job_state.job_id}': it is {self.job_state.status}"
+            )
+        self.state = _PAUSING
+        self.job_state._set_paused(reason, checkpoint)
+        for handle, activation in self.timers.values():
+            handle.cancel()
+            self.queue.push(activation)
+        self.timers.clear()
+        self.cond.notify_all()
+        return self._settle_check_locked()
 
     def cancel(self, reason: str) -> None:
         """End the job as cancelled; running handlers finish, queued work is dropped."""
         with self.lock:
-            state = self.state
-            if state == _STOPPING:
+            if self._wait_out_resume_locked():
+                self.cancel_request = reason
                 return
-            if state == _DONE:
-                raise JobStateError(
-                    f"Cannot cancel job '{self.job_state.job_id}': it is {self.job_state.status}"
-                )
-            self.state = _STOPPING
-            self.final_status = CANCELLED
-            self.job_state._set_cancelled(reason)
-            self._discard_locked()
-            if state == _PAUSED:
-                with self.job_state._lock:
-                    self.job_state.pending_tasks.clear()
-                    self.job_state.deferred_events.clear()
-                self.outstanding = 0
-            self.cond.notify_all()
-            settle = self._settle_check_locked()
+            while self.state == _PAUSE_SETTLING:
+                self.cond.wait()
+            settle = self._cancel_locked(reason)
         if settle is not None:
             self._finish(settle)
 
-    def resume(self, caller_drives: bool) -> None:
-        """Continue a paused job: deferred events first, then its pending activations."""
-        job_state = self.job_state
-        with self.lock:
-            if self.state != _PAUSED:
-                raise JobStateError(
-                    f"Cannot resume job '{job_state.job_id}': it is {job_state.status}"
-                )
-            with job_state._lock:
-                pending = list(job_state.pending_tasks)
-                deferred = list(job_state.deferred_events)
-                buffers = dict(job_state._merge_buffers)
-            # Resolve everything before changing anything, so bad input loses nothing.
-            activations = [self._from_pending(entry) for entry in pending]
-            emissions = [self._resolve_deferred(entry) for entry in deferred]
-            restored = self._resolve_buffers(buffers)
-            self._attach()
-            self.state = _RUNNING
-            self.outstanding = 1  # held while we queue, so the job cannot finish early
-            self.drivers = 1  # reserved for the driver started below
+    def _cancel_locked(self, reason: str) -> str | None:
+        state = self.state
+        if state == _STOPPING:
+            return None
+        if state == _DONE:
+            raise JobStateError(
+                f"Cannot cancel job '{self.job_state.job_id}': it is {self.job_state.status}"
+            )
+        self.state = _STOPPING
+        self.final_status = CANCELLED
+        self.job_state._set_cancelled(reason)
+        self._discard_locked()
+        if state == _PAUSED:
+            job_state = self.job_state
             with job_state._lock:
                 job_state.pending_tasks.clear()
                 job_state.deferred_events.clear()
                 job_state._merge_buffers.clear()
+            self.outstanding = 0
+        self.cond.notify_all()
+        return self._settle_check_locked()
+
+    def resume(self, caller_drives: bool) -> None:
+        """Continue a paused job: deferred events first, then its pending activations.
+
+        Resuming a job whose pause has not taken effect yet (handlers still running)
+        simply lets it run on.
+        """
+        job_state = self.job_state
+        with self.lock:
+            while self.state == _PAUSE_SETTLING:
+                self.cond.wait()
+            if self.state == _PAUSING:
+                self._unpause_locked()
+                job_state._resume_claim = None
+                launch = self._reserve_drivers_locked(caller_drives)
+                settled_before = self.settle_count
+                job_state._set_running()
+            else:
+                if self.state != _PAUSED:
+                    raise JobStateError(
+                        f"Cannot resume job '{job_state.job_id}': it is {job_state.status}"
+                    )
+                activations, emissions, restored = self._take_pending_locked()
+                self._attach()
+                job_state._resume_claim = None
+                self.state = _RESUMING
+                self.resuming_thread = get_ident()
+                self.outstanding += 1  # held while we queue, so the job cannot finish
+                settled_before = self.settle_count
+                launch = None
+        if launch is None:
+            launch = self._resume_paused(activations, emissions, restored, caller_drives)
+        self._launch(launch, caller_drives, settled_before)
+
+    def _unpause_locked(self) -> None:
+        self.state = _RUNNING
+        self.cond.notify_all()
+
+    def _take_pending_locked(
+        self,
+    ) -> tuple[list[Activation], list[tuple[str, Routine, Event, Any]], dict[int, Any]]:
+        """Under ``lock``: resolve and take the job's pending work, all or nothing."""
+        job_state = self.job_state
+        with job_state._lock:
+            # Resolve everything before changing anything, so bad input loses nothing.
+            activations = [self._from_pending(entry) for entry in job_state.pending_tasks]
+            emissions = [self._resolve_deferred(entry) for entry in job_state.deferred_events]
+            restored = self._resolve_buffers(job_state._merge_buffers)
+            job_state.pending_tasks.clear()
+            job_state.deferred_events.clear()
+            job_state._merge_buffers.clear()
+        return activations, emissions, restored
+
+    def _resume_paused(
+        self,
+        activations: list[Activation],
+        emissions: list[tuple[str, Routine, Event, Any]],
+        restored: dict[int, Any],
+        caller_drives: bool,
+    ) -> int:
+        job_state = self.job_state
         with self.buffer_lock:
             self.buffers.update(restored)
         job_state._set_running()
         job_state._settled.clear()
         self.flow._run_started(self)
+        failure: BaseException | None = None
         for routine_id, routine, event, data in emissions:
-            self.emit(routine_id, routine, event, data)
+            try:
+                self.emit(routine_id, routine, event, data)
+            except BaseException as exc:
+                # A deferred event could not be delivered: the job cannot go on as
+                # recorded, so it fails (and the caller of resume sees why).
+                self._record_routine_failure(
+                    routine_id, event.name, exc, 0, "resume", "error", "failed"
+                )
+                self._stop(FAILED)
+                failure = exc
+                break
         with self.lock:
-            for activation in activations:
-                self.queue.push(activation)
-            self.outstanding += len(activations) - 1
-        self._launch(caller_drives)
+            if self.state == _RESUMING:
+                for activation in activations:
+                    self.queue.push(activation)
+                self.outstanding += len(activations)
+                self.state = _RUNNING
+            self.outstanding -= 1  # the hold taken in resume()
+            self.resuming_thread = None
+            self.cond.notify_all()
+            settle = self._apply_requests_locked()
+            launch = self._reserve_drivers_locked(caller_drives)
+        if settle is not None:
+            self._finish(settle)
+        if failure is not None:
+            raise failure
+        return launch
+
+    def _apply_requests_locked(self) -> str | None:
+        """Under ``lock``: apply a pause or cancel asked for while resuming."""
+        cancel, pause = self.cancel_request, self.pause_request
+        self.cancel_request = self.pause_request = None
+        if cancel is not None and self.state in (_RUNNING, _PAUSING):
+            return self._cancel_locked(cancel)
+        if pause is not None and self.state == _RUNNING:
+            return self._pause_locked(*pause)
+        return self._settle_check_locked()
+
+    def _reserve_drivers_locked(self, caller_drives: bool) -> int:
+        """Under ``lock``: count in the drivers to start for the queued work.
+
+        Returns how many to start (the caller's own driver included).
+        """
+        if self.state != _RUNNING:
+            return 0
+        wanted = max(len(self.queue), 1 if caller_drives else 0)
+        launch = max(0, min(self.max_drivers - self.drivers, wanted))
+        self.drivers += launch
+        return launch
+
+    def _launch(self, launch: int, caller_drives: bool, settled_before: int) -> None:
+        """Start ``launch`` reserved drivers; a waiting caller runs one of them itself
+        and returns when the job next settles."""
+        caller_runs = caller_drives and launch > 0
+        for _ in range(launch - 1 if caller_runs else launch):
+            self.flow._pool.submit(self._drive, False)
+        if caller_runs:
+            self._drive(caller=True)
+        if caller_drives:
+            self._wait_settled_since(settled_before)
 
     def _park(self, activation: Activation) -> None:
         with self.job_state._lock:
@@ -644,7 +830,8 @@ class JobRun:
             return _SETTLE_COMPLETED
         if state == _PAUSING:
             self._park_queue_locked()
-            self.state = _PAUSED
+            self.state = _PAUSE_SETTLING
+            self.epoch += 1
             return _SETTLE_PAUSED
         if state == _STOPPING:
             self.state = _DONE
@@ -699,9 +886,12 @@ class JobRun:
         try:
             self.flow._run_settled(self)
         finally:
-            with self.lock:
-                self.cond.notify_all()
             job_state._settled.set()
+            with self.lock:
+                if self.state == _PAUSE_SETTLING:
+                    self.state = _PAUSED
+                self.settle_count += 1
+                self.cond.notify_all()
 
 
 # Activations with attempt 0 and no flags are queued as their bare slot index.

@@ -20,6 +20,10 @@ __all__ = ["TimerHandle", "TimerQueue", "timers"]
 logger = logging.getLogger("routilux")
 
 
+def _cancelled() -> None:
+    return None
+
+
 class TimerHandle:
     """A scheduled callback; ``cancel()`` stops it if it has not started."""
 
@@ -32,7 +36,14 @@ class TimerHandle:
         self.cancelled = False
 
     def cancel(self) -> None:
+        # Drop the references now: the handle stays in the heap until its deadline,
+        # and must not keep a finished job alive until then.
         self.cancelled = True
+        self.callback = _cancelled
+        self.args = ()
+
+
+_LONGEST_DELAY = threading.TIMEOUT_MAX / 2
 
 
 class TimerQueue:
@@ -49,7 +60,9 @@ class TimerQueue:
         self._thread: threading.Thread | None = None
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        handle = TimerHandle(time.monotonic() + max(0.0, delay), callback, args)
+        """Run ``callback(*args)`` after ``delay`` seconds (at most about 292 years)."""
+        delay = min(max(0.0, delay), _LONGEST_DELAY)
+        handle = TimerHandle(time.monotonic() + delay, callback, args)
         with self._cond:
             heapq.heappush(self._heap, (handle.deadline, next(self._counter), handle))
             if self._thread is None or not self._thread.is_alive():
@@ -70,7 +83,7 @@ class TimerQueue:
                     deadline, _, handle = self._heap[0]
                     remaining = deadline - time.monotonic()
                     if remaining > 0:
-                        self._cond.wait(remaining)
+                        self._cond.wait(min(remaining, threading.TIMEOUT_MAX))
                         continue
                     heapq.heappop(self._heap)
                     break

@@ -32,6 +32,7 @@ and jobs at once.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -67,11 +68,17 @@ def _to_strategy(value: Any) -> ErrorStrategy:
 
 
 def _to_exception_types(value: Any) -> tuple[type[BaseException], ...]:
-    if value is None or value == ():
+    if value is None:
         return (Exception,)
     if isinstance(value, type):
         value = (value,)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise InvalidStrategyError(
+            f"retryable_exceptions must be an exception class or a sequence of them, not {value!r}"
+        )
     types = tuple(value)
+    if not types:
+        return (Exception,)
     for item in types:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise InvalidStrategyError(
@@ -81,9 +88,28 @@ def _to_exception_types(value: Any) -> tuple[type[BaseException], ...]:
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise InvalidStrategyError(
-            f"ErrorHandler.{attribute.name} must be a number >= 0, not {value!r}"
+            f"ErrorHandler.{attribute.name} must be a finite number >= 0, not {value!r}"
+        )
+
+
+def _count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidStrategyError(
+            f"ErrorHandler.{attribute.name} must be an int >= 0, not {value!r}"
+        )
+
+
+def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidStrategyError(
+            f"ErrorHandler.{attribute.name} must be True or False, not {value!r}"
         )
 
 
@@ -97,26 +123,30 @@ class ErrorHandler:
         max_retries: how many times RETRY runs a failed activation again.
         retry_delay: seconds before the first retry.
         retry_backoff: factor applied to the delay for each further retry.
-        retryable_exceptions: exception classes RETRY retries; ``None`` means
-            ``(Exception,)``.
+        retryable_exceptions: an exception class or a sequence of them that RETRY
+            retries; ``None`` or an empty sequence means ``(Exception,)``.
         is_critical: whether running out of retries fails the job.
 
     Raises:
-        InvalidStrategyError: for an unknown strategy, a negative number or a
-            non-exception class in ``retryable_exceptions``.
+        InvalidStrategyError: for an unknown strategy, a negative or non-finite
+            number, a non-int ``max_retries``, a non-bool ``is_critical`` or anything
+            but exception classes in ``retryable_exceptions``.
+
+    Equal settings compare equal; like other mutable value objects, handlers are not
+    hashable.
 
     The object holds configuration only; retry counts live in each job, so one handler
     can be shared by many routines and jobs, from many threads.
     """
 
     strategy: ErrorStrategy = attrs.field(default=ErrorStrategy.STOP, converter=_to_strategy)
-    max_retries: int = attrs.field(default=3, validator=_non_negative)
+    max_retries: int = attrs.field(default=3, validator=_count)
     retry_delay: float = attrs.field(default=1.0, validator=_non_negative)
     retry_backoff: float = attrs.field(default=2.0, validator=_non_negative)
     retryable_exceptions: tuple[type[BaseException], ...] = attrs.field(
         default=None, converter=_to_exception_types
     )
-    is_critical: bool = attrs.field(default=False, converter=bool)
+    is_critical: bool = attrs.field(default=False, validator=_flag)
     #: Kept for 0.9 code that reads it; only :meth:`handle_error` changes it.
     retry_count: int = attrs.field(default=0, init=False, eq=False)
 
@@ -125,8 +155,15 @@ class ErrorHandler:
         return isinstance(error, self.retryable_exceptions)
 
     def retry_delay_for(self, retry_number: int) -> float:
-        """Seconds to wait before retry number ``retry_number`` (1 for the first)."""
-        return float(self.retry_delay * self.retry_backoff ** (retry_number - 1))
+        """Seconds to wait before retry number ``retry_number`` (1 for the first).
+
+        A delay too large to represent is ``math.inf`` (the retry then never comes
+        before the job is paused, cancelled or the process ends).
+        """
+        try:
+            return float(self.retry_delay * self.retry_backoff ** (retry_number - 1))
+        except OverflowError:
+            return math.inf
 
     def reset(self) -> None:
         """Set the legacy ``retry_count`` back to 0."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from contextvars import copy_context
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+from routilux._context import current_frame
 from routilux._job_run import JobRun
 from routilux._workers import ThreadWorkerPool
 from routilux.connection import Connection
@@ -53,6 +54,16 @@ def _check_workers(max_workers: Any) -> int:
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ConfigurationError(f"max_workers must be an int >= 1, not {max_workers!r}")
     return max_workers
+
+
+def _pool_size(max_workers: int) -> int:
+    """Threads for background drivers. Concurrency is limited per job (by
+    ``max_workers``); the pool only needs enough threads that jobs waiting for other
+    jobs of the same flow do not starve them."""
+    return max(_MIN_POOL_THREADS, max_workers)
+
+
+_MIN_POOL_THREADS = 64
 
 
 class Flow:
@@ -109,7 +120,9 @@ class Flow:
         self._idle = threading.Condition(self._lock)
         self._active: set[JobRun] = set()
         self._last_tracker: ExecutionTracker | None = None
-        self._pool = ThreadWorkerPool(self._worker_limit, f"routilux-{self.flow_id[:8]}")
+        self._pool = ThreadWorkerPool(
+            _pool_size(self._worker_limit), f"routilux-{self.flow_id[:8]}"
+        )
 
     # -- configuration ----------------------------------------------------------------
 
@@ -131,7 +144,7 @@ class Flow:
     @max_workers.setter
     def max_workers(self, max_workers: int) -> None:
         self._worker_limit = _check_workers(max_workers)
-        self._pool.resize(self._worker_limit)
+        self._pool.resize(_pool_size(self._worker_limit))
 
     def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
         """Change the strategy (and, optionally, ``max_workers``) for later jobs.
@@ -341,7 +354,7 @@ class Flow:
         job_state.current_routine_id = entry_routine_id
         job_state.output_handler = output_handler
         max_drivers = self._worker_limit if strategy == CONCURRENT else 1
-        run = JobRun(self, job_state, max_drivers, copy_context())
+        run = JobRun(self, job_state, max_drivers, self._job_context())
         self._last_tracker = job_state.execution_tracker
         run.start(trigger, dict(entry_params), caller_drives=wait)
         return job_state
@@ -396,22 +409,49 @@ class Flow:
                 job is left unchanged).
         """
         self._check_job(job_state)
-        if job_state.status != PAUSED:
-            raise JobStateError(
-                f"Cannot resume job '{job_state.job_id}': it is {job_state.status}, not paused"
-            )
-        run = job_state._run
-        if run is None or run.flow is not self:
-            entry_id = job_state.current_routine_id
-            if entry_id is not None and entry_id not in self.routines:
-                raise RoutineNotFoundError(
-                    f"Current routine '{entry_id}' not found in flow '{self.flow_id}'"
+        claim = object()
+        with job_state._lock:
+            if job_state._resume_claim is not None:
+                raise JobStateError(
+                    f"Cannot resume job '{job_state.job_id}': another resume is in progress"
                 )
-            strategy_workers = self._worker_limit if self._strategy == CONCURRENT else 1
-            run = JobRun(self, job_state, strategy_workers, copy_context())
-        self._last_tracker = job_state.execution_tracker
-        run.resume(caller_drives=wait)
+            if job_state.status != PAUSED:
+                raise JobStateError(
+                    f"Cannot resume job '{job_state.job_id}': it is {job_state.status}, not paused"
+                )
+            job_state._resume_claim = claim
+        try:
+            run = self._run_for_paused(job_state)
+            self._last_tracker = job_state.execution_tracker
+            run.resume(caller_drives=wait)
+        except BaseException:
+            with job_state._lock:
+                if job_state._resume_claim is claim:
+                    job_state._resume_claim = None
+            raise
         return job_state
+
+    def _run_for_paused(self, job_state: JobState) -> JobRun:
+        """The job's run on this flow, made anew for a job paused on another flow
+        object (or in another process)."""
+        run = job_state._run
+        if run is not None and run.flow is self:
+            return run
+        entry_id = job_state.current_routine_id
+        if entry_id is not None and entry_id not in self.routines:
+            raise RoutineNotFoundError(
+                f"Current routine '{entry_id}' not found in flow '{self.flow_id}'"
+            )
+        workers = self._worker_limit if self._strategy == CONCURRENT else 1
+        return JobRun(self, job_state, workers, self._job_context())
+
+    @staticmethod
+    def _job_context() -> Context:
+        """The caller's context for a new job's handlers, without any outer job's frame
+        (a job started from a handler must not keep the outer job alive)."""
+        context = copy_context()
+        context.run(current_frame.set, None)
+        return context
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:
         """Cancel one job: queued and pending work is dropped, running handlers finish.
@@ -424,7 +464,14 @@ class Flow:
             JobStateError: the job has already finished.
         """
         self._check_job(job_state)
-        self._live_run(job_state, "cancel").cancel(reason)
+        run = job_state._run
+        if (run is None or run.flow is not self) and job_state.status == PAUSED:
+            # Paused elsewhere (another flow object or process): cancel it here.
+            run = self._run_for_paused(job_state)
+            run._attach()
+        else:
+            run = self._live_run(job_state, "cancel")
+        run.cancel(reason)
 
     def wait_for_completion(self, timeout: float | None = None) -> bool:
         """Wait until no job of this flow has work in progress.
@@ -454,9 +501,9 @@ class Flow:
         self._pool.shutdown(wait=wait and finished)
 
     def _run_started(self, run: JobRun) -> None:
+        self.store.job_started(run.job_state)
         with self._lock:
             self._active.add(run)
-        self.store.job_started(run.job_state)
 
     def _run_settled(self, run: JobRun) -> None:
         try:

@@ -119,6 +119,8 @@ class JobState:
         self._settled = threading.Event()
         self._settled.set()
         self._run: JobRun | None = None
+        # Set by Flow.resume while a resume is being set up (one resume at a time).
+        self._resume_claim: object | None = None
         # routine id -> slot name -> merge buffer, kept here while the job is paused.
         self._merge_buffers: dict[str, dict[str, Any]] = {}
 

@@ -80,6 +80,7 @@ class Routine:
             DuplicateNameError: if the routine already has a slot called ``name``.
             InvalidStrategyError: for an unknown merge strategy.
             ConfigurationError: for an empty or non-string name.
+            InvalidPayloadError: (a ``TypeError``) if ``handler`` is not callable.
         """
         slots = self._own("_slots")
         _check_name(name, "slot", self)

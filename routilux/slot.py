@@ -131,8 +131,17 @@ class Slot:
             self._data, merged = merge(self._merge_strategy, self._data, data)
         return merged
 
+    def _call_merged(self, merged: Any) -> Any:
+        """Call the handler with merged data; a custom merge may return a non-dict,
+        which the handler receives as its one argument."""
+        if type(merged) is dict:
+            return self._invoke(merged)
+        if self._handler is None:
+            return None
+        return self._handler(merged)
+
     def _receive_standalone(self, data: dict[str, Any]) -> None:
-        self._invoke(self._merge_standalone(data))
+        self._call_merged(self._merge_standalone(data))
 
     def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
         """Merge ``data`` into the standalone buffer and run the handler now.
@@ -142,7 +151,7 @@ class Slot:
         """
         merged = self._merge_standalone(data)
         try:
-            self._invoke(merged)
+            self._call_merged(merged)
         except Exception:
             if propagate_exceptions:
                 raise

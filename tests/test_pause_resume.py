@@ -265,3 +265,198 @@ def test_resume_with_unknown_routines_leaves_the_job_unchanged() -> None:
     assert job.pending_tasks == pending
     flow.resume(job, wait=True)
     assert job.status == "completed"
+
+
+# -- races around resume (found in review; each interleaving forced deterministically) --
+
+
+def paused_with_deferred_event() -> tuple[Flow, JobState]:
+    class Deferring(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self, **_: Any) -> None:
+            self.emit_deferred_event("output", value="deferred")
+            self.emit("output", value="pending")
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            ctx.flow.pause(ctx.job_state)
+
+    flow = chain(("d", Deferring()), ("sink", Collector()))
+    job = flow.execute("d")
+    assert job.status == "paused"
+    return flow, job
+
+
+def test_pause_asked_for_during_a_resume_takes_effect_after_it() -> None:
+    flow, job = paused_with_deferred_event()
+    signal = flow.routines["d"].get_event("output").signal
+    asked = []
+
+    def pause_while_resuming(sender: Any, **kwargs: Any) -> None:
+        if not asked:
+            asked.append(True)
+            flow.pause(job, "again")  # runs inside resume, in the resuming thread
+
+    signal.connect(pause_while_resuming, weak=False)
+    flow.resume(job, wait=True)
+    assert job.status == "paused"
+    assert [p["data"]["value"] for p in job.pending_tasks] == ["deferred", "pending"]
+    signal.disconnect(pause_while_resuming)
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    values = [r["value"] for r in job.get_routine_state("sink")["received"]]
+    assert values == ["deferred", "pending"]
+
+
+def test_cancel_asked_for_during_a_resume_takes_effect_after_it() -> None:
+    flow, job = paused_with_deferred_event()
+    signal = flow.routines["d"].get_event("output").signal
+    signal.connect(lambda sender, **kw: flow.cancel(job, "stop now"), weak=False)
+    flow.resume(job)
+    assert job.wait_for_completion(5)
+    assert job.status == "cancelled"
+    assert job.get_routine_state("sink") is None
+    assert flow.wait_for_completion(1)
+    assert flow.store.unfinished_jobs() == []
+
+
+def test_a_second_resume_during_a_resume_is_refused() -> None:
+    flow, job = paused_with_deferred_event()
+    outcome: list[BaseException] = []
+
+    def resume_again(sender: Any, **kwargs: Any) -> None:
+        try:
+            flow.resume(job)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    flow.routines["d"].get_event("output").signal.connect(resume_again, weak=False)
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    assert isinstance(outcome[0], JobStateError)
+    job._resume_claim = object()  # as while another thread sets a resume up
+    with pytest.raises(JobStateError, match="another resume is in progress"):
+        flow.resume(job)
+
+
+def test_a_deferred_event_that_cannot_be_delivered_fails_the_resume_without_a_hang() -> None:
+    flow, job = paused_with_deferred_event()
+    outsider = Collector()
+    flow.routines["d"].get_event("output").connect(outsider.get_slot("input"))
+    with pytest.raises(RoutineNotFoundError, match="not in flow"):
+        flow.resume(job)
+    assert job.wait_for_completion(5)
+    assert job.status == "failed"
+    assert job.errors[-1]["strategy"] == "resume"
+    assert flow.wait_for_completion(1)
+
+
+def test_resume_before_the_pause_took_effect_lets_the_job_run_on() -> None:
+    class ChangesItsMind(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.work)
+            self.define_event("output", ["value"])
+
+        def work(self, value: int) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            if value == 0:
+                ctx.flow.pause(ctx.job_state, "maybe")
+                ctx.flow.resume(ctx.job_state)
+            self.emit("output", value=value)
+
+    flow = chain(("src", Source()), ("m", ChangesItsMind()), ("sink", Collector()))
+    job = flow.execute("src", {"count": 3})
+    assert job.status == "completed"
+    assert [r["value"] for r in job.get_routine_state("sink")["received"]] == [0, 1, 2]
+    assert job.pause_points[0]["reason"] == "maybe"
+
+
+def test_a_resumed_concurrent_job_runs_its_pending_work_concurrently() -> None:
+    barrier = threading.Barrier(3, timeout=5)
+    paused = threading.Event()
+
+    class Meet(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.meet)
+
+        def meet(self, value: int) -> None:
+            barrier.wait()  # passes only if three activations run at once
+
+    class PausingSource(Source):
+        def generate(self, count: int = 1, **_: Any) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            ctx.flow.pause(ctx.job_state)  # what it emits now waits for the resume
+            paused.set()
+            super().generate(count)
+
+    flow = chain(("src", PausingSource()), ("meet", Meet()), strategy="concurrent", workers=3)
+    job = flow.execute("src", {"count": 3})
+    assert job.status == "paused" and paused.is_set()
+    assert len(job.pending_tasks) == 3
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    assert job.errors == []
+
+
+def test_failing_error_handling_fails_the_job() -> None:
+    class BrokenHandler(ErrorHandler):
+        def retry_delay_for(self, retry_number: int) -> float:
+            raise ArithmeticError("cannot compute a delay")
+
+    failing = Failing()
+    failing.set_error_handler(BrokenHandler("retry"))
+    flow = chain(("src", Source()), ("f", failing))
+    job = flow.execute("src")
+    # The job cannot follow its strategy, so it fails (0.9 reported "completed").
+    assert job.status == "failed"
+    assert job.errors[-1]["strategy"] == "error-handling"
+    assert job.errors[-1]["error_type"] == "ArithmeticError"
+
+
+def test_jobs_waiting_for_jobs_of_the_same_flow_do_not_starve() -> None:
+    class Parent(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self, child: bool = False, **_: Any) -> None:
+            if child:
+                return
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            children = [ctx.flow.execute("p", {"child": True}, wait=False) for _ in range(3)]
+            assert all(job.wait_for_completion(5) for job in children)
+
+    flow = Flow("nested", max_workers=1)
+    flow.add_routine(Parent(), "p")
+    parents = [flow.execute("p", wait=False) for _ in range(4)]
+    assert all(job.wait_for_completion(10) for job in parents)
+    assert [job.status for job in parents] == ["completed"] * 4
+
+
+def test_a_job_started_from_a_handler_does_not_hold_the_outer_job() -> None:
+    from routilux._context import current_frame
+
+    inner = chain(("src", Source()))
+    seen: list[Any] = []
+
+    class Outer(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self, **_: Any) -> None:
+            seen.append(inner.execute("src", wait=False))
+            seen[0].wait_for_completion(5)
+
+    outer = Flow("outer")
+    outer.add_routine(Outer(), "o")
+    outer.execute("o")
+    assert seen[0]._run.base_context[current_frame] is None

@@ -155,3 +155,25 @@ def test_each_queue_has_its_own_thread() -> None:
     second.call_later(0, lambda: (idents.append(threading.get_ident()), r2.done.set()))
     assert r2.done.wait(WAIT)
     assert idents[0] != idents[1]
+
+
+def test_a_cancelled_handle_lets_go_of_its_callback() -> None:
+    queue = TimerQueue()
+
+    class Payload:
+        def fire(self) -> None:
+            raise AssertionError("cancelled timers never fire")
+
+    payload = Payload()
+    handle = queue.call_later(3600, payload.fire)
+    handle.cancel()
+    assert handle.callback is not payload.fire and handle.args == ()
+
+
+def test_an_enormous_delay_does_not_break_the_timer_thread() -> None:
+    queue = TimerQueue()
+    fired = threading.Event()
+    queue.call_later(float("inf"), lambda: None)
+    queue.call_later(1e300, lambda: None)
+    queue.call_later(0.01, fired.set)
+    assert fired.wait(5)
