@@ -428,8 +428,8 @@ def bench_many_jobs(jobs: int, threads: int) -> None:
 
 
 def bench_scaling(small: int, large: int) -> None:
-    small_us = run_chain(small, 3) * 1e6 / (small * 10)
-    large_us = run_chain(large, 1) * 1e6 / (large * 10)
+    small_us = run_chain(small, 5) * 1e6 / (small * 10)
+    large_us = run_chain(large, 3) * 1e6 / (large * 10)
     print(
         f"{'scaling':<14} {small_us:.2f} us/delivery at {small:,} items, {large_us:.2f} at "
         f"{large:,}: ratio {large_us / small_us:.2f}"

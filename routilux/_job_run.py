@@ -132,7 +132,7 @@ class JobRun:
         self.buffer_lock = threading.Lock()
         self.timers: dict[int, tuple[TimerHandle, Activation]] = {}
         self._timer_ids = itertools.count()
-        self._history = job_state._history
+        self._record = job_state._history.write
 
     def _attach(self) -> None:
         """Make this run the one the job's emissions and tracker go through.
@@ -217,7 +217,7 @@ class JobRun:
                 return  # the job is failing or cancelled: late output is dropped
             raise self._finished_error(f"emit '{event.name}' from routine '{routine_id}'")
         moment = time()
-        self._history.append(routine_id, event.name, data, moment)
+        self._record((routine_id, event.name, data, moment))
         self.job_state._updated = moment
         event.signal.emit_data(routine, data, self.job_state)
 
@@ -343,6 +343,13 @@ class JobRun:
         merged = bool(flags & MERGED) or not slot._merge_kind
         try:
             if merged:
+                slot._invoke(data)
+            elif slot._merge_kind == MERGE_APPEND and self.max_drivers == 1:
+                buffer = self.buffers.get(frame.slot_index)
+                if buffer is None:
+                    buffer = self.buffers[frame.slot_index] = {}
+                data = append_into(buffer, data)
+                merged = True
                 slot._invoke(data)
             else:
                 data = self._merge(frame.slot_index, slot, data)

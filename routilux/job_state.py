@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from array import array
 import warnings
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -50,14 +51,7 @@ CANCELLED = "cancelled"
 FINISHED_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
 
 
-class _LazyStamp(float):
-    """A shared-log timestamp not yet formatted as an ISO string.
-
-    Formatting costs about a microsecond and the string takes three times the memory
-    of the float, so log entries keep the float until somebody reads the log.
-    """
-
-    __slots__ = ()
+_NO_STAMP = float("nan")
 
 
 def _iso(moment: float) -> str:
@@ -112,6 +106,11 @@ class JobState:
         self.execution_tracker = ExecutionTracker(flow_id)
         self._history = History(history_limit)
         self._shared_log: list[dict[str, Any]] = []
+        # When each log entry was appended (NaN for entries that brought a timestamp
+        # of their own). Formatting an ISO string costs about a microsecond and the
+        # string takes ten times the memory of a raw double, so entries get their
+        # "timestamp" key only when somebody reads the log.
+        self._log_times = array("d")
         self._log_formatted_upto = 0
         self._updated = time()
         self._lock = threading.RLock()
@@ -193,7 +192,7 @@ class JobState:
     ) -> None:
         """Append a record to the history (``data`` is stored by reference)."""
         moment = time()
-        self._history.append(routine_id, event_name, {} if data is None else data, moment)
+        self._history.write((routine_id, event_name, {} if data is None else data, moment))
         self._updated = moment
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
@@ -251,21 +250,23 @@ class JobState:
         if not isinstance(entry, dict):
             raise InvalidPayloadError(f"Entry must be a dictionary, not {type(entry).__name__}")
         moment = time()
-        if "timestamp" not in entry:
+        stamp = moment
+        if "timestamp" in entry:
+            stamp = _NO_STAMP
+        else:
             entry = dict(entry)
-            entry["timestamp"] = _LazyStamp(moment)
         with self._lock:
             self._shared_log.append(entry)
+            self._log_times.append(stamp)
         self._updated = moment
 
     def _formatted_log(self) -> list[dict[str, Any]]:
         with self._lock:
-            log = self._shared_log
+            log, times = self._shared_log, self._log_times
             for index in range(self._log_formatted_upto, len(log)):
-                entry = log[index]
-                stamp = entry.get("timestamp")
-                if type(stamp) is _LazyStamp:
-                    entry["timestamp"] = _iso(stamp)
+                stamp = times[index]
+                if stamp == stamp:  # not NaN: we owe this entry its timestamp
+                    log[index]["timestamp"] = _iso(stamp)
             self._log_formatted_upto = len(log)
             return log
 
@@ -278,6 +279,7 @@ class JobState:
     def shared_log(self, entries: list[dict[str, Any]]) -> None:
         with self._lock:
             self._shared_log = list(entries)
+            self._log_times = array("d", [_NO_STAMP] * len(self._shared_log))
             self._log_formatted_upto = 0
 
     def get_shared_log(
