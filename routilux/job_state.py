@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from array import array
 import warnings
+from array import array
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from time import time
