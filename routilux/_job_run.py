@@ -89,6 +89,11 @@ _PAUSED = 4
 _STOPPING = 5
 _DONE = 6
 
+# A finished run drops late work quietly only if the job failed or was cancelled; late
+# work into a completed job (or one that moved to another flow object) is an error.
+_MOVED = "moved"
+_DROPS_LATE_WORK = frozenset({FAILED, CANCELLED})
+
 _SETTLE_COMPLETED = "completed"
 _SETTLE_PAUSED = "paused"
 _SETTLE_STOPPED = "stopped"
@@ -152,7 +157,7 @@ class JobRun:
         with self.lock:
             if self.state == _PAUSED:
                 self.state = _DONE
-                self.final_status = "moved"
+                self.final_status = _MOVED
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -213,7 +218,7 @@ class JobRun:
     def emit(self, routine_id: str, routine: Routine, event: Event, data: dict[str, Any]) -> None:
         """Record an emission in the history and fan it out through the event's signal."""
         if self.state >= _STOPPING:
-            if self.state == _STOPPING or self.final_status != COMPLETED:
+            if self.state == _STOPPING or self.final_status in _DROPS_LATE_WORK:
                 return  # the job is failing or cancelled: late output is dropped
             raise self._finished_error(f"emit '{event.name}' from routine '{routine_id}'")
         moment = time()
@@ -252,7 +257,7 @@ class JobRun:
             elif state in (_PAUSED, _PAUSE_SETTLING):
                 self._park((index, data, 0, 0))
                 return
-            elif state == _STOPPING or self.final_status != COMPLETED:
+            elif state == _STOPPING or self.final_status in _DROPS_LATE_WORK:
                 return
             else:
                 slot = self.flow._slot_table[index]
@@ -260,6 +265,11 @@ class JobRun:
         self.flow._pool.submit(self._drive, False)
 
     def _finished_error(self, what: str) -> JobStateError:
+        if self.final_status == _MOVED:
+            return JobStateError(
+                f"Cannot {what}: job '{self.job_state.job_id}' was resumed on another flow "
+                "object; this thread belongs to its earlier run."
+            )
         return JobStateError(
             f"Cannot {what}: job '{self.job_state.job_id}' has already finished "
             f"({self.job_state.status}). A thread started by a handler must finish its "
