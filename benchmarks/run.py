@@ -253,15 +253,19 @@ def rate_line(name: str, deliveries: int, seconds: float, floor_seconds: float) 
     )
 
 
-def run_chain(items: int, runs: int) -> float:
-    flow = chain_flow()
+def best_job_seconds(flow: Flow, entry: str, params: dict[str, Any], runs: int) -> float:
+    """The fastest of ``runs`` executions of ``flow`` (each checked to complete)."""
 
     def once() -> float:
-        seconds, job = timed(lambda: flow.execute("source", {"count": items}))
-        assert job.status == "completed", job.status
+        seconds, job = timed(lambda: flow.execute(entry, params))
+        assert job.status == "completed", (job.status, job.errors)
         return seconds
 
     return best_of(runs, once)
+
+
+def run_chain(items: int, runs: int) -> float:
+    return best_job_seconds(chain_flow(), "source", {"count": items}, runs)
 
 
 def bench_chain(items: int, runs: int) -> None:
@@ -271,27 +275,13 @@ def bench_chain(items: int, runs: int) -> None:
 
 
 def bench_fanout(items: int, runs: int) -> None:
-    flow = fanout_flow()
-
-    def once() -> float:
-        seconds, job = timed(lambda: flow.execute("source", {"count": items}))
-        assert job.status == "completed"
-        return seconds
-
-    seconds = best_of(runs, once)
+    seconds = best_job_seconds(fanout_flow(), "source", {"count": items}, runs)
     floor = best_of(runs, lambda: fanout_floor(items))
     rate_line("fanout", items * 10, seconds, floor)
 
 
 def bench_fanin(per_source: int, runs: int) -> None:
-    flow = fanin_flow()
-
-    def once() -> float:
-        seconds, job = timed(lambda: flow.execute("start", {"count": per_source}))
-        assert job.status == "completed"
-        return seconds
-
-    seconds = best_of(runs, once)
+    seconds = best_job_seconds(fanin_flow(), "start", {"count": per_source}, runs)
     floor = best_of(runs, lambda: fanin_floor(per_source))
     rate_line("fanin", per_source * 10, seconds, floor)
 
@@ -369,13 +359,7 @@ def bench_io(handlers: int, workers: int) -> None:
 def bench_state(items: int, runs: int) -> None:
     flow = state_flow()
     deliveries = 1 + 2 * items
-
-    def once() -> float:
-        seconds, job = timed(lambda: flow.execute("source", {"count": items}))
-        assert job.status == "completed"
-        return seconds
-
-    seconds = best_of(runs, once)
+    seconds = best_job_seconds(flow, "source", {"count": items}, runs)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
@@ -454,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", choices=WORKLOADS, help="run only these")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
-    runs = 1 if args.quick else 3
+    runs = 1 if args.quick else 5
     selected = args.only or WORKLOADS
     print(f"routilux benchmarks, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
     if "chain" in selected:
