@@ -1,7 +1,8 @@
 """Routilux benchmarks: each workload next to a plain-Python floor measured in the same run.
 
 Run ``python benchmarks/run.py`` (``--quick`` for smaller sizes, ``--only NAME`` for
-some workloads). Figures are printed, never asserted: targets live in the issues.
+some workloads, ``--legacy DIR`` to run them again on an older routilux installed in
+DIR). Figures are printed, never asserted: targets live in the issues.
 
 A *delivery* is one slot-handler call. The floor of the chain, fan-out and fan-in
 workloads runs the same topology with one ``queue.Queue`` hop to a worker thread per
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -20,6 +23,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import routilux
 from routilux import Flow, Routine
 
 # -- routines -------------------------------------------------------------------------
@@ -73,10 +77,14 @@ class Starter(Routine):
 class Sleeper(Routine):
     def __init__(self) -> None:
         super().__init__()
+        self.calls = 0
+        self._lock = threading.Lock()
         self.define_slot("input", handler=self.work)
 
     def work(self, value: Any) -> None:
         time.sleep(0.01)  # the simulated I/O of the workload, not synchronisation
+        with self._lock:
+            self.calls += 1
 
 
 class StatefulStep(Routine):
@@ -253,12 +261,19 @@ def rate_line(name: str, deliveries: int, seconds: float, floor_seconds: float) 
     )
 
 
+def run_to_end(flow: Flow, entry: str, params: dict[str, Any]) -> Any:
+    """``execute`` and wait: ours returns finished jobs, some older versions did not."""
+    job = flow.execute(entry, params)
+    flow.wait_for_completion(timeout=60)
+    return job
+
+
 def best_job_seconds(flow: Flow, entry: str, params: dict[str, Any], runs: int) -> float:
     """The fastest of ``runs`` executions of ``flow`` (each checked to complete)."""
 
     def once() -> float:
-        seconds, job = timed(lambda: flow.execute(entry, params))
-        assert job.status == "completed", (job.status, job.errors)
+        seconds, job = timed(lambda: run_to_end(flow, entry, params))
+        assert job.status == "completed", job.status
         return seconds
 
     return best_of(runs, once)
@@ -286,16 +301,16 @@ def bench_fanin(per_source: int, runs: int) -> None:
     rate_line("fanin", per_source * 10, seconds, floor)
 
 
-def bench_job_overhead(jobs: int) -> None:
+def bench_job_overhead(jobs: int, warmup: int) -> None:
     flow = three_routine_flow()
-    for _ in range(200):
-        flow.execute("source", {"count": 1})
+    for _ in range(warmup):
+        run_to_end(flow, "source", {"count": 1})
     latencies = []
     gc.collect()
     start = time.perf_counter()
     for _ in range(jobs):
         t0 = time.perf_counter()
-        job = flow.execute("source", {"count": 1})
+        job = run_to_end(flow, "source", {"count": 1})
         latencies.append(time.perf_counter() - t0)
         assert job.status == "completed"
     elapsed = time.perf_counter() - start
@@ -342,12 +357,15 @@ def _queue_job_floor(jobs: int) -> float:
 
 def bench_io(handlers: int, workers: int) -> None:
     flow = Flow("io", execution_strategy="concurrent", max_workers=workers)
+    sleeper = Sleeper()
     flow.add_routine(Source(), "source")
-    flow.add_routine(Sleeper(), "sleeper")
+    flow.add_routine(sleeper, "sleeper")
     flow.connect("source", "output", "sleeper", "input")
-    flow.execute("source", {"count": workers})  # warm the pool
-    seconds, job = timed(lambda: flow.execute("source", {"count": handlers}))
+    run_to_end(flow, "source", {"count": workers})  # warm the pool
+    sleeper.calls = 0
+    seconds, job = timed(lambda: run_to_end(flow, "source", {"count": handlers}))
     assert job.status == "completed"
+    assert sleeper.calls == handlers, f"only {sleeper.calls} of {handlers} handlers had run"
     ideal = handlers * 0.01 / workers
     print(
         f"{'io_concurrent':<14} wall {seconds * 1e3:8.1f} ms   ideal {ideal * 1e3:.1f} ms   "
@@ -363,7 +381,7 @@ def bench_state(items: int, runs: int) -> None:
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    job = flow.execute("source", {"count": items})
+    job = run_to_end(flow, "source", {"count": items})
     gc.collect()
     kept = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
@@ -385,7 +403,7 @@ def bench_many_jobs(jobs: int, threads: int) -> None:
         barrier.wait()
         for index in range(offset, jobs, threads):
             count = 50 + index
-            job = flow.execute("source", {"count": count})
+            job = run_to_end(flow, "source", {"count": count})
             with lock:
                 results.append((count, job))
 
@@ -431,32 +449,83 @@ WORKLOADS = [
     "scaling",
 ]
 
+# Workload sizes. "legacy" is for routilux 0.9, whose execute() costs 150 ms and gives
+# up after 10 s, so the full sizes would run for minutes and strand work.
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "items": 20_000,
+        "fanin": 2_000,
+        "jobs": 2_000,
+        "warmup": 200,
+        "scaling": (2_000, 200_000),
+        "runs": 5,
+    },
+    "quick": {
+        "items": 2_000,
+        "fanin": 200,
+        "jobs": 200,
+        "warmup": 20,
+        "scaling": (2_000, 20_000),
+        "runs": 1,
+    },
+    "legacy": {"items": 2_000, "fanin": 200, "jobs": 20, "warmup": 2, "scaling": None, "runs": 1},
+}
+
+
+def run_legacy(path: str, selected: list[str]) -> None:
+    """Run the workloads again in a subprocess that imports routilux from ``path``.
+
+    Install the old library there with
+    ``pip install --target DIR routilux==0.9.0 serilux==0.3.1``.
+    """
+    print(f"\n--- the same workloads on the routilux found in {path} (reduced sizes) ---")
+    env = {**os.environ, "PYTHONPATH": path}
+    command = [sys.executable, __file__, "--sizes", "legacy", "--only", *selected]
+    try:
+        subprocess.run(command, env=env, timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        print("(gave up after 600 s)")
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--sizes", choices=sorted(SIZES), help="workload sizes")
     parser.add_argument("--only", nargs="*", choices=WORKLOADS, help="run only these")
+    parser.add_argument(
+        "--legacy",
+        metavar="DIR",
+        help="also run the workloads on the routilux installed in DIR (e.g. 0.9)",
+    )
     args = parser.parse_args(argv)
-    scale = 10 if args.quick else 1
-    runs = 1 if args.quick else 5
+    sizes = SIZES[args.sizes or ("quick" if args.quick else "full")]
+    runs = sizes["runs"]
     selected = args.only or WORKLOADS
-    print(f"routilux benchmarks, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
-    if "chain" in selected:
-        bench_chain(20_000 // scale, runs)
-    if "fanout" in selected:
-        bench_fanout(20_000 // scale, runs)
-    if "fanin" in selected:
-        bench_fanin(2_000 // scale, runs)
-    if "job_overhead" in selected:
-        bench_job_overhead(2_000 // scale)
-    if "io_concurrent" in selected:
-        bench_io(200, 20)
-    if "state_heavy" in selected:
-        bench_state(20_000 // scale, runs)
-    if "many_jobs" in selected:
-        bench_many_jobs(50, 10)
-    if "scaling" in selected:
-        bench_scaling(2_000, 200_000 // scale)
+    version = getattr(routilux, "__version__", "?")
+    print(
+        f"routilux {version} benchmarks, Python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    benches: list[tuple[str, Callable[[], None]]] = [
+        ("chain", lambda: bench_chain(sizes["items"], runs)),
+        ("fanout", lambda: bench_fanout(sizes["items"], runs)),
+        ("fanin", lambda: bench_fanin(sizes["fanin"], runs)),
+        ("job_overhead", lambda: bench_job_overhead(sizes["jobs"], sizes["warmup"])),
+        ("io_concurrent", lambda: bench_io(200, 20)),
+        ("state_heavy", lambda: bench_state(sizes["items"], runs)),
+        ("many_jobs", lambda: bench_many_jobs(50, 10)),
+    ]
+    if sizes["scaling"] is not None:
+        benches.append(("scaling", lambda: bench_scaling(*sizes["scaling"])))
+    for name, bench in benches:
+        if name not in selected:
+            continue
+        try:
+            bench()
+        except Exception as exc:  # an older library may lack an API or fail the check
+            print(f"{name:<14} could not run: {type(exc).__name__}: {exc}")
+    if args.legacy:
+        run_legacy(args.legacy, selected)
 
 
 if __name__ == "__main__":
