@@ -74,8 +74,8 @@ class Flow:
         execution_strategy: ``"sequential"`` (one slot activation of a job at a
             time, first in first out, the entry handler first) or ``"concurrent"``
             (up to ``max_workers`` activations of a job at once).
-        max_workers: the concurrency of the ``concurrent`` strategy, and the number of
-            threads the flow uses for jobs started with ``wait=False``.
+        max_workers: how many activations of one job the ``concurrent`` strategy runs
+            at once.
         history_limit: keep only the newest this many history records per job
             (None, the default, keeps all).
         store: where unfinished jobs are recorded (a :class:`~routilux.stores.MemoryStore`
@@ -83,8 +83,12 @@ class Flow:
 
     Any number of jobs may run on one flow at once, started from any number of
     threads; each has its own :class:`~routilux.JobState`, merge buffers and retry
-    counts. Wiring (``add_routine``, ``connect``) is thread safe but should be done
-    before jobs run.
+    counts. ``execute`` (waiting) runs the job's activations in the calling thread,
+    plus up to ``max_workers - 1`` pool threads under the concurrent strategy; jobs
+    started with ``wait=False`` or resumed run on the flow's pool, which has at least
+    64 threads so that jobs waiting for other jobs of the flow do not starve them.
+    Wiring (``add_routine``, ``connect``) is thread safe but should be done before
+    jobs run.
     """
 
     def __init__(
