@@ -11,6 +11,7 @@ are built only when somebody reads the history.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -85,12 +86,35 @@ class History:
         items = iter(flat)
         return list(zip(items, items, items, items, strict=True))
 
+    def rows_since(self, index: int) -> tuple[int, list[Row]]:
+        """The rows from absolute position ``index`` on (0 is the first record ever
+        written), and the position of the first one returned (later than ``index`` if
+        the limit discarded some)."""
+        with self._lock:
+            dropped = self._appended - len(self._flat) // _WIDTH if self._limit else 0
+            first = max(index, dropped)
+            skip = (first - dropped) * _WIDTH
+            if isinstance(self._flat, list):
+                flat = self._flat[skip:]  # one atomic copy of the tail
+            else:
+                flat = list(itertools.islice(self._flat, skip, None))
+        items = iter(flat)
+        return first, list(zip(items, items, items, items, strict=True))
+
     def records(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """The records in the order they were written, optionally for one routine."""
         rows = self.rows()
         if routine_id is None:
             return [ExecutionRecord(r, e, d, t) for r, e, d, t in rows]
         return [ExecutionRecord(r, e, d, t) for r, e, d, t in rows if r == routine_id]
+
+    def load(self, rows: list[Row], dropped: int = 0) -> None:
+        """Replace the records with ``rows`` (a loaded job's history)."""
+        with self._lock:
+            self._flat.clear()
+            for row in rows:
+                self._flat.extend(row)
+            self._appended = dropped + len(self._flat) // _WIDTH
 
     def clear(self) -> None:
         with self._lock:

@@ -31,6 +31,9 @@ returned, then ``_DONE``), or paused (``_PAUSING`` until running handlers have
 returned, ``_PAUSE_SETTLING`` while the pause is being recorded, then ``_PAUSED``).
 ``resume`` goes through ``_RESUMING``, during which work is queued but no driver
 starts and pause or cancel from other threads wait, so that a resume is one step.
+With a durable store, a running job passes through ``_CHECKPOINTING`` now and then:
+no new activation starts, and when the running ones have returned the store writes a
+checkpoint (a consistent state of the job) and the job runs on.
 
 Lock order: ``JobRun.lock`` may be held while taking the JobState's lock, the buffer
 lock, the flow's lock or the timer queue's lock, never the other way round. Code
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
     from routilux.flow import Flow
     from routilux.routine import Routine
     from routilux.slot import Slot
+    from routilux.stores.base import Checkpointer, JobStore
 
 __all__ = ["ENTRY", "MERGED", "JobRun"]
 
@@ -82,12 +86,13 @@ Activation = tuple[int, Any, int, int]
 
 # Run states (see the module documentation). STOPPING and DONE must stay the largest.
 _RUNNING = 0
-_RESUMING = 1
-_PAUSING = 2
-_PAUSE_SETTLING = 3
-_PAUSED = 4
-_STOPPING = 5
-_DONE = 6
+_CHECKPOINTING = 1
+_RESUMING = 2
+_PAUSING = 3
+_PAUSE_SETTLING = 4
+_PAUSED = 5
+_STOPPING = 6
+_DONE = 7
 
 # A finished run drops late work quietly only if the job failed or was cancelled; late
 # work into a completed job (or one that moved to another flow object) is an error.
@@ -107,9 +112,16 @@ class JobRun:
     """The runtime of one job (see the module documentation)."""
 
     def __init__(
-        self, flow: Flow, job_state: JobState, max_drivers: int, base_context: Context
+        self,
+        flow: Flow,
+        job_state: JobState,
+        max_drivers: int,
+        base_context: Context,
+        store: JobStore | None = None,
     ) -> None:
         self.flow = flow
+        self.store = flow.store if store is None else store
+        self.checkpointer: Checkpointer | None = None
         self.job_state = job_state
         self.max_drivers = max_drivers
         self.base_context = base_context
@@ -195,12 +207,15 @@ class JobRun:
         job_state.record_execution(entry_id, "start", entry_params)
         job_state.execution_tracker.record_routine_start(entry_id, entry_params)
         job_state._settled.clear()
+        self.checkpointer = self.store.checkpointer(self)
         with self.lock:
             self.state = _RUNNING
             self.queue.push((self.flow._slot_index(entry_slot), entry_params, 0, ENTRY))
             self.outstanding = 1
             self.drivers = 1
             settled_before = self.settle_count
+            if self.checkpointer is not None:
+                self._checkpoint_locked()
         if caller_drives:
             self._drive(caller=True)
             self._wait_settled_since(settled_before)
@@ -240,8 +255,10 @@ class JobRun:
         with self.lock:
             state = self.state
             if state == _RUNNING:
-                self.queue.metas.append(index)
-                self.queue.datas.append(data)
+                queue = self.queue
+                queue.metas.append(index)
+                queue.datas.append(data)
+                queue.appended += 1
                 self.outstanding += 1
                 if self.caller_waiting:
                     self.caller_waiting = False
@@ -250,7 +267,7 @@ class JobRun:
                 if self.drivers >= self.max_drivers:
                     return
                 self.drivers += 1
-            elif state in (_PAUSING, _RESUMING):
+            elif state in (_CHECKPOINTING, _PAUSING, _RESUMING):
                 self.queue.push((index, data, 0, 0))
                 self.outstanding += 1
                 return
@@ -291,6 +308,7 @@ class JobRun:
         frames = self.frames
         base_context = self.base_context
         invoke = self._invoke
+        checkpointer = self.checkpointer
         settle = None
         respawn = False
         try:
@@ -319,10 +337,22 @@ class JobRun:
                                 lock.acquire()
                                 self.running -= 1
                                 self.outstanding -= 1
+                            if (
+                                checkpointer is not None
+                                and self.state == _RUNNING
+                                and checkpointer.due()
+                            ):
+                                self.state = _CHECKPOINTING
                             continue
+                        if self.state == _CHECKPOINTING:
+                            if not self.running:
+                                self._checkpoint_locked()
+                                continue
+                            if not caller:
+                                break
                         if (
                             caller
-                            and self.state == _RUNNING
+                            and self.state in (_RUNNING, _CHECKPOINTING)
                             and self.outstanding
                             and self.epoch == epoch
                         ):
@@ -511,13 +541,37 @@ class JobRun:
     def _stop(self, status: str) -> None:
         """Discard queued and delayed work; the job ends with ``status``."""
         with self.lock:
-            if self.state not in (_RUNNING, _PAUSING, _RESUMING):
-                return
-            self.state = _STOPPING
-            self.final_status = status
-            self.job_state.status = status
-            self._discard_locked()
+            self._stop_locked(status)
+
+    def _stop_locked(self, status: str) -> None:
+        if self.state not in (_RUNNING, _CHECKPOINTING, _PAUSING, _RESUMING):
+            return
+        self.state = _STOPPING
+        self.final_status = status
+        self.job_state.status = status
+        self._discard_locked()
+        self.cond.notify_all()
+
+    def _checkpoint_locked(self) -> None:
+        """Under ``lock``, with nothing running: have the store write a checkpoint, then
+        run on (starting drivers for the queued work)."""
+        assert self.checkpointer is not None
+        try:
+            self.checkpointer.checkpoint(self)
+        except Exception as exc:
+            # The job cannot be made durable (e.g. data that cannot be stored): it fails
+            # rather than run on unprotected.
+            self.state = _RUNNING
+            self._record_routine_failure(
+                self.entry_routine_id or "", "checkpoint", exc, 0, "checkpoint", "error", "failed"
+            )
+            self._stop_locked(FAILED)
+            return
+        if self.state == _CHECKPOINTING:
+            self.state = _RUNNING
             self.cond.notify_all()
+            for _ in range(self._reserve_drivers_locked(False)):
+                self.flow._pool.submit(self._drive, False)
 
     def _discard_locked(self) -> None:
         self.outstanding -= len(self.queue) + len(self.timers)
@@ -529,7 +583,7 @@ class JobRun:
     def _schedule_retry(self, activation: Activation, delay: float) -> bool:
         """Queue ``activation`` again after ``delay``; False if the job is stopping."""
         with self.lock:
-            if self.state not in (_RUNNING, _PAUSING):
+            if self.state not in (_RUNNING, _CHECKPOINTING, _PAUSING):
                 return False
             # The failed attempt is counted down when it returns; this one stays counted.
             self.outstanding += 1
@@ -551,6 +605,8 @@ class JobRun:
             activation = entry[1]
             # Timers only exist while the job runs: pause and stop take them all.
             self.queue.push(activation)
+            if self.state != _RUNNING:
+                return  # checkpointing: drivers start again when it is written
             if self.caller_waiting:
                 self.caller_waiting = False
                 self.cond.notify()
@@ -597,7 +653,7 @@ class JobRun:
         state = self.state
         if state in (_PAUSING, _PAUSE_SETTLING, _PAUSED):
             return None
-        if state != _RUNNING:
+        if state not in (_RUNNING, _CHECKPOINTING):
             raise JobStateError(
                 f"Cannot pause job '{self.job_state.job_id}': it is {self.job_state.status}"
             )
@@ -644,7 +700,7 @@ class JobRun:
         self.cond.notify_all()
         return self._settle_check_locked()
 
-    def resume(self, caller_drives: bool) -> None:
+    def resume(self, caller_drives: bool, emit_deferred: bool = True) -> None:
         """Continue a paused job: deferred events first, then its pending activations.
 
         Resuming a job whose pause has not taken effect yet (handlers still running)
@@ -665,7 +721,7 @@ class JobRun:
                     raise JobStateError(
                         f"Cannot resume job '{job_state.job_id}': it is {job_state.status}"
                     )
-                activations, emissions, restored = self._take_pending_locked()
+                activations, emissions, restored = self._take_pending_locked(emit_deferred)
                 self._attach()
                 job_state._resume_claim = None
                 self.state = _RESUMING
@@ -682,17 +738,24 @@ class JobRun:
         self.cond.notify_all()
 
     def _take_pending_locked(
-        self,
+        self, emit_deferred: bool
     ) -> tuple[list[Activation], list[tuple[str, Routine, Event, Any]], dict[int, Any]]:
-        """Under ``lock``: resolve and take the job's pending work, all or nothing."""
+        """Under ``lock``: resolve and take the job's pending work, all or nothing.
+
+        Deferred events are taken only with ``emit_deferred`` (a job recovered after a
+        crash was running, not paused: its deferred events wait for a real resume).
+        """
         job_state = self.job_state
         with job_state._lock:
             # Resolve everything before changing anything, so bad input loses nothing.
             activations = [self._from_pending(entry) for entry in job_state.pending_tasks]
-            emissions = [self._resolve_deferred(entry) for entry in job_state.deferred_events]
+            emissions = []
+            if emit_deferred:
+                emissions = [self._resolve_deferred(entry) for entry in job_state.deferred_events]
             restored = self._resolve_buffers(job_state._merge_buffers)
             job_state.pending_tasks.clear()
-            job_state.deferred_events.clear()
+            if emit_deferred:
+                job_state.deferred_events.clear()
             job_state._merge_buffers.clear()
         return activations, emissions, restored
 
@@ -709,6 +772,7 @@ class JobRun:
         job_state._set_running()
         job_state._settled.clear()
         self.flow._run_started(self)
+        self.checkpointer = self.store.checkpointer(self)
         failure: BaseException | None = None
         for routine_id, routine, event, data in emissions:
             try:
@@ -731,6 +795,8 @@ class JobRun:
             self.outstanding -= 1  # the hold taken in resume()
             self.resuming_thread = None
             self.cond.notify_all()
+            if self.checkpointer is not None and self.state == _RUNNING:
+                self._checkpoint_locked()
             settle = self._apply_requests_locked()
             launch = self._reserve_drivers_locked(caller_drives)
         if settle is not None:
@@ -855,6 +921,17 @@ class JobRun:
             return _SETTLE_STOPPED
         return None
 
+    def buffers_by_name(self) -> dict[str, dict[str, Any]]:
+        """The job's merge buffers as routine id -> slot name -> buffer."""
+        named: dict[str, dict[str, Any]] = {}
+        with self.buffer_lock:
+            for index, buffer in self.buffers.items():
+                slot = self.flow._slot_table[index]
+                routine_id = self.routine_id_of(slot.routine) if slot.routine else None
+                if routine_id is not None:
+                    named.setdefault(routine_id, {})[slot.name] = buffer
+        return named
+
     def _park_queue_locked(self) -> None:
         job_state = self.job_state
         for handle, activation in self.timers.values():
@@ -863,13 +940,8 @@ class JobRun:
         self.timers.clear()
         pending = [self._to_pending(activation) for activation in self.queue.drain()]
         self.outstanding = 0
+        buffers = self.buffers_by_name()
         with self.buffer_lock:
-            buffers: dict[str, dict[str, Any]] = {}
-            for index, buffer in self.buffers.items():
-                slot = self.flow._slot_table[index]
-                routine_id = self.routine_id_of(slot.routine) if slot.routine else None
-                if routine_id is not None:
-                    buffers.setdefault(routine_id, {})[slot.name] = buffer
             self.buffers.clear()
         with job_state._lock:
             job_state.pending_tasks.extend(pending)
@@ -932,22 +1004,44 @@ class _ActivationQueue:
     Not thread safe by itself: the owning JobRun's lock guards it.
     """
 
-    __slots__ = ("datas", "metas")
+    __slots__ = ("appended", "datas", "metas")
 
     def __init__(self) -> None:
         self.metas: deque[int] = deque()
         self.datas: deque[Any] = deque()
+        #: How many activations were ever queued; the oldest still queued is number
+        #: ``appended - len(queue)`` (durable stores key pending work by it).
+        self.appended = 0
 
     def push(self, activation: Activation) -> None:
         self.metas.append(_pack(activation))
         self.datas.append(activation[1])
+        self.appended += 1
+
+    def activations(self) -> list[Activation]:
+        """Every queued activation, oldest first."""
+        return [
+            (index, data, attempt, flags)
+            for (index, attempt, flags), data in zip(
+                map(_unpack, self.metas), self.datas, strict=True
+            )
+        ]
+
+    def newest(self, count: int) -> list[Activation]:
+        """The ``count`` most recently queued activations, oldest first."""
+        count = min(count, len(self.metas))
+        metas = list(itertools.islice(reversed(self.metas), count))
+        datas = list(itertools.islice(reversed(self.datas), count))
+        return [
+            (index, data, attempt, flags)
+            for (index, attempt, flags), data in zip(
+                map(_unpack, reversed(metas)), reversed(datas), strict=True
+            )
+        ]
 
     def drain(self) -> list[Activation]:
         """Remove and return every queued activation, oldest first."""
-        drained = []
-        for meta, data in zip(self.metas, self.datas, strict=True):
-            index, attempt, flags = _unpack(meta)
-            drained.append((index, data, attempt, flags))
+        drained = self.activations()
         self.clear()
         return drained
 

@@ -23,6 +23,7 @@ __all__ = [
     "NoExecutionContextError",
     "RoutiluxError",
     "RoutineNotFoundError",
+    "SerializationError",
     "SlotNotFoundError",
 ]
 
@@ -82,3 +83,17 @@ class JobStateError(RoutiluxError, RuntimeError):
 class NoExecutionContextError(RoutiluxError, RuntimeError):
     """A call that needs a running job (``send_output``, ``emit_deferred_event``) was
     made outside any slot handler of a job."""
+
+
+class SerializationError(RoutiluxError, ValueError):
+    """A flow or job could not be saved, or a document could not be loaded.
+
+    The message names the class, routine, slot or field involved and where in the
+    document it is (``path``, like ``$.routines[2].class``). Loading never runs code
+    named by a document and never changes objects that exist already when it fails.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message if path is None else f"{message} (at {path})")
+        #: Where in the document the problem is, or None.
+        self.path = path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextvars import Context, copy_context
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from routilux._context import current_frame
+from routilux._hybrid import hybridmethod
 from routilux._job_run import JobRun
 from routilux._workers import ThreadWorkerPool
 from routilux.connection import Connection
@@ -477,6 +479,55 @@ class Flow:
             run = self._live_run(job_state, "cancel")
         run.cancel(reason)
 
+    def recover(
+        self, job_id: str, store: JobStore | None = None, *, wait: bool = False
+    ) -> JobState:
+        """Continue a job of this flow from what ``store`` recorded, after the process
+        that ran it died (or was paused and saved there).
+
+        The job goes on from its last checkpoint: activations that had not finished by
+        then run again (so handlers may see an activation twice: make them idempotent
+        where that matters), none is lost, and those that had finished are not
+        repeated. A job that was running does not emit its deferred events (they wait
+        for a real resume); a paused one is resumed as by :meth:`resume`. The job keeps
+        being checkpointed into ``store``. A finished job is returned as stored.
+
+        Arguments:
+            job_id: the job to continue (see ``store.unfinished_job_ids(flow_id)``).
+            store: where it was recorded (default: this flow's store).
+            wait: return only when the job has settled again.
+
+        Raises:
+            JobStateError: if the store has no such job.
+            FlowMismatchError: if the job belongs to another flow.
+            RoutineNotFoundError, SlotNotFoundError, EventNotFoundError: if its pending
+                work names what this flow lacks.
+        """
+        store = self.store if store is None else store
+        job_state = store.load(job_id)
+        if job_state is None:
+            raise JobStateError(f"Cannot recover job '{job_id}': {store!r} has no such job")
+        self._check_job(job_state)
+        if job_state.is_finished:
+            return job_state
+        crashed = job_state.status != PAUSED
+        job_state.status = PAUSED  # what remains of a dead run is a paused job
+        claim = object()
+        job_state._resume_claim = claim
+        try:
+            run = JobRun(
+                self, job_state, self._workers_for(self._strategy), self._job_context(), store
+            )
+            self._last_tracker = job_state.execution_tracker
+            run.resume(caller_drives=wait, emit_deferred=not crashed)
+        except BaseException:
+            job_state._resume_claim = None
+            raise
+        return job_state
+
+    def _workers_for(self, strategy: str) -> int:
+        return self._worker_limit if strategy == CONCURRENT else 1
+
     def wait_for_completion(self, timeout: float | None = None) -> bool:
         """Wait until no job of this flow has work in progress.
 
@@ -505,18 +556,89 @@ class Flow:
         self._pool.shutdown(wait=wait and finished)
 
     def _run_started(self, run: JobRun) -> None:
-        self.store.job_started(run.job_state)
+        run.store.job_started(run.job_state)
         with self._lock:
             self._active.add(run)
 
     def _run_settled(self, run: JobRun) -> None:
         try:
-            self.store.job_settled(run.job_state)
+            run.store.job_settled(run.job_state)
         finally:
             with self._idle:
                 self._active.discard(run)
                 if not self._active:
                     self._idle.notify_all()
+
+    # -- saving and loading -----------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """The flow's structure as a ``routilux.flow`` document (a JSON-compatible dict).
+
+        Routines are stored by class and id with their config, slots and events;
+        handlers by method name (or registered function), connections by both
+        routine ids. Jobs are not part of it.
+
+        Raises:
+            SerializationError: for anything a loader could not restore, naming it: a
+                routine class defined inside a function and not registered, a handler or
+                merge function that is neither a method of its routine nor registered,
+                a config value that is not JSON-like data.
+        """
+        from routilux._flow_document import flow_to_document
+
+        with self._lock:
+            return flow_to_document(self)
+
+    @hybridmethod
+    def deserialize(cls: type[Flow], instance: Flow | None, data: Any) -> Flow:
+        """Build a flow from a document: ``Flow.deserialize(data)`` returns a new flow;
+        ``flow.deserialize(data)`` fills that (empty) flow and returns it.
+
+        Routine classes must be imported by the application or registered with
+        :func:`~routilux.register_serializable`; nothing the document names is imported
+        or run. If the document is invalid, nothing is changed.
+
+        Raises:
+            SerializationError: naming what is wrong and where in the document.
+            ConfigurationError: when filling a flow that already has routines.
+        """
+        from routilux._flow_document import populate_flow
+
+        if instance is not None and (instance.routines or instance._active):
+            raise ConfigurationError(
+                f"Flow '{instance.flow_id}' already has routines or jobs; deserialize into "
+                "an empty Flow (or use Flow.deserialize(data) for a new one)"
+            )
+        built = cls()
+        populate_flow(built, data)
+        if instance is None:
+            return built
+        instance.store = built.store if instance.store is None else instance.store
+        populate_flow(instance, data)  # the document is known good: fill the real one
+        return instance
+
+    def save(self, filepath: str | os.PathLike[str]) -> None:
+        """Write the flow's structure to ``filepath`` as indented JSON (atomically).
+
+        Raises:
+            SerializationError: see :meth:`serialize`.
+        """
+        from routilux._documents import write_json
+
+        write_json(filepath, self.serialize(), indent=2)
+
+    @classmethod
+    def load(cls, filepath: str | os.PathLike[str]) -> Flow:
+        """Read a flow saved with :meth:`save`.
+
+        Raises:
+            FileNotFoundError: if there is no such file.
+            SerializationError: if it is not a valid ``routilux.flow`` document.
+        """
+        from routilux._documents import FLOW_FORMAT, read_json
+
+        loaded: Flow = cls.deserialize(read_json(filepath, FLOW_FORMAT))
+        return loaded
 
     def __repr__(self) -> str:
         return f"Flow[{self.flow_id}]"

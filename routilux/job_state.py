@@ -9,6 +9,7 @@ pending work. Nothing in it is shared with any other job.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from array import array
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from routilux._history import History
-from routilux.exceptions import InvalidPayloadError
+from routilux._hybrid import hybridmethod
+from routilux.exceptions import InvalidPayloadError, JobStateError
 from routilux.execution_record import ExecutionRecord
 from routilux.execution_tracker import ExecutionTracker
 from routilux.output_handler import OutputHandler
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from routilux._job_run import JobRun
 
 __all__ = [
+    "ALL_STATUSES",
     "CANCELLED",
     "COMPLETED",
     "FAILED",
@@ -49,6 +52,7 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 #: Statuses a job never leaves.
 FINISHED_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
+ALL_STATUSES = frozenset({PENDING, RUNNING, PAUSED}) | FINISHED_STATUSES
 
 
 _NO_STAMP = float("nan")
@@ -105,6 +109,8 @@ class JobState:
         self.output_handler: OutputHandler | None = None
         self.execution_tracker = ExecutionTracker(flow_id)
         self._history = History(history_limit)
+        # routine id -> what that routine's handler last returned (when not None).
+        self._results: dict[str, Any] = {}
         self._shared_log: list[dict[str, Any]] = []
         # When each log entry was appended (NaN for entries that brought a timestamp
         # of their own). Formatting an ISO string costs about a microsecond and the
@@ -214,6 +220,13 @@ class JobState:
         self._history.clear()
         for record in records:
             self._history.append(record.routine_id, record.event_name, record.data, record.time)
+
+    def _reset_history(
+        self, limit: int | None, rows: list[tuple[str, str, Any, float]], dropped: int
+    ) -> None:
+        history = History(limit)
+        history.load(rows, dropped)
+        self._history = history
 
     @property
     def history_limit(self) -> int | None:
@@ -378,5 +391,103 @@ class JobState:
                 self.routine_states["_cancellation"] = {"reason": reason}
         self._updated = time()
 
+    # -- saving and loading -----------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This job as a ``routilux.job`` document (a JSON-compatible dict).
+
+        The document holds everything needed to continue the job elsewhere; see
+        :mod:`routilux._job_document` for what is stored. A running job cannot be
+        serialized (pause it first): its state changes while handlers run.
+
+        Raises:
+            JobStateError: if the job is running.
+            SerializationError: for data that cannot be stored, naming where it is.
+        """
+        from routilux._job_document import job_to_document
+
+        if self.status == RUNNING:
+            raise JobStateError(
+                f"Cannot serialize job '{self.job_id}' while it runs; pause it first"
+            )
+        return job_to_document(self)
+
+    @hybridmethod
+    def deserialize(cls: type[JobState], instance: JobState | None, data: Any) -> JobState:
+        """Build a JobState from a document: ``JobState.deserialize(data)`` returns a
+        new one; ``job_state.deserialize(data)`` fills that one and returns it.
+
+        Nothing is changed if the document is invalid.
+
+        Raises:
+            SerializationError: naming what is wrong and where.
+            JobStateError: when filling a job that is running.
+        """
+        from routilux._job_document import populate_job
+
+        loaded = cls()
+        populate_job(loaded, data)
+        if instance is None:
+            return loaded
+        if instance.status == RUNNING:
+            raise JobStateError(f"Cannot load into job '{instance.job_id}' while it runs")
+        instance._take_over(loaded)
+        return instance
+
+    def _take_over(self, other: JobState) -> None:
+        with self._lock:
+            for name in _RECORD_FIELDS:
+                setattr(self, name, getattr(other, name))
+
+    def save(self, filepath: str | os.PathLike[str]) -> None:
+        """Write the job to ``filepath`` as JSON (atomically: a reader sees the old
+        file or the new one). Parent directories are created.
+
+        Raises:
+            JobStateError: if the job is running.
+            SerializationError: for data that cannot be stored.
+        """
+        from routilux._documents import write_json
+
+        write_json(filepath, self.serialize(), indent=None)
+
+    @classmethod
+    def load(cls, filepath: str | os.PathLike[str]) -> JobState:
+        """Read a job saved with :meth:`save`.
+
+        Raises:
+            FileNotFoundError: if there is no such file.
+            SerializationError: if it is not a valid ``routilux.job`` document.
+        """
+        from routilux._documents import JOB_FORMAT, read_json
+
+        loaded: JobState = cls.deserialize(read_json(filepath, JOB_FORMAT))
+        return loaded
+
     def __repr__(self) -> str:
         return f"JobState[{self.job_id}:{self.status}]"
+
+
+# What a loaded JobState brings with it (everything but locks, events and the runtime).
+_RECORD_FIELDS = (
+    "flow_id",
+    "job_id",
+    "status",
+    "current_routine_id",
+    "routine_states",
+    "pause_points",
+    "pending_tasks",
+    "deferred_events",
+    "shared_data",
+    "output_log",
+    "errors",
+    "created_at",
+    "execution_tracker",
+    "_history",
+    "_results",
+    "_shared_log",
+    "_log_times",
+    "_log_formatted_upto",
+    "_updated",
+    "_merge_buffers",
+)

@@ -17,6 +17,7 @@ from routilux.exceptions import (
     NoExecutionContextError,
     RoutiluxError,
     RoutineNotFoundError,
+    SerializationError,
     SlotNotFoundError,
 )
 
@@ -33,6 +34,7 @@ ALL = [
     InvalidPayloadError,
     JobStateError,
     NoExecutionContextError,
+    SerializationError,
 ]
 
 CONFIGURATION_FAMILY = [
@@ -97,7 +99,7 @@ def test_runtime_errors(cls):
 
 def test_other_exceptions_are_not_value_errors():
     for cls in ALL:
-        if cls in CONFIGURATION_FAMILY or cls is InvalidPayloadError:
+        if cls in CONFIGURATION_FAMILY or cls in (InvalidPayloadError, SerializationError):
             continue
         assert not issubclass(cls, ValueError), cls
 
@@ -106,3 +108,11 @@ def test_message_is_kept():
     err = SlotNotFoundError("Slot 'x' not found in Foo[0x1]")
     assert str(err) == "Slot 'x' not found in Foo[0x1]"
     assert err.args == ("Slot 'x' not found in Foo[0x1]",)
+
+
+def test_serialization_error_is_a_value_error_with_a_path():
+    error = SerializationError("bad class", "$.routines[0].class")
+    assert isinstance(error, ValueError) and isinstance(error, RoutiluxError)
+    assert error.path == "$.routines[0].class"
+    assert str(error) == "bad class (at $.routines[0].class)"
+    assert SerializationError("no path").path is None

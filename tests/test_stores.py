@@ -38,13 +38,16 @@ def test_job_store_subclass_implementing_everything_can_be_instantiated() -> Non
         def job_settled(self, job_state: JobState) -> None:
             pass
 
-        def get(self, job_id: str) -> JobState | None:
+        def load(self, job_id: str) -> JobState | None:
             return None
 
-        def unfinished_jobs(self, flow_id: str | None = None) -> list[JobState]:
+        def unfinished_job_ids(self, flow_id: str | None = None) -> list[str]:
             return []
 
-    assert isinstance(Complete(), JobStore)
+    store = Complete()
+    assert isinstance(store, JobStore)
+    assert store.unfinished_jobs() == []
+    assert store.checkpointer(None) is None  # type: ignore[arg-type]
     assert issubclass(MemoryStore, JobStore)
 
 

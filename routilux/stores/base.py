@@ -1,0 +1,61 @@
+"""The interface between a flow and the place its jobs are recorded."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from routilux._job_run import JobRun
+    from routilux.job_state import JobState
+
+__all__ = ["Checkpointer", "JobStore"]
+
+
+class Checkpointer(Protocol):
+    """Writes a running job's progress to a durable store (one per job run).
+
+    The engine calls it under the job's lock, at moments when no activation of the
+    job is running, so every checkpoint is a consistent state of the job: the effects
+    of the activations that finished, and the activations still to run.
+    """
+
+    def due(self) -> bool:
+        """Whether enough has happened since the last checkpoint to write another."""
+
+    def checkpoint(self, run: JobRun) -> None:
+        """Write the job's progress since the last checkpoint."""
+
+
+class JobStore(ABC):
+    """Where a flow records its jobs.
+
+    The engine calls ``job_started`` and ``job_settled`` from the thread that
+    started or settled the job; implementations must be thread safe.
+    """
+
+    @abstractmethod
+    def job_started(self, job_state: JobState) -> None:
+        """A job was started or resumed."""
+
+    @abstractmethod
+    def job_settled(self, job_state: JobState) -> None:
+        """A job finished, or was paused and has no work in flight."""
+
+    @abstractmethod
+    def load(self, job_id: str) -> JobState | None:
+        """The job with this id as the store last recorded it, or None."""
+
+    @abstractmethod
+    def unfinished_job_ids(self, flow_id: str | None = None) -> list[str]:
+        """Ids of jobs recorded as running or paused (optionally of one flow)."""
+
+    def unfinished_jobs(self, flow_id: str | None = None) -> list[JobState]:
+        """Jobs recorded as running or paused, optionally only those of ``flow_id``."""
+        jobs = (self.load(job_id) for job_id in self.unfinished_job_ids(flow_id))
+        return [job for job in jobs if job is not None]
+
+    def checkpointer(self, run: JobRun) -> Checkpointer | None:
+        """A checkpointer for a job about to run, or None if the store keeps no
+        progress (the default)."""
+        return None
