@@ -18,6 +18,7 @@ from routilux.output_handler import (
     OutputHandler,
     QueueOutputHandler,
 )
+from routilux.registry import register_serializable
 from routilux.routine import Routine
 from routilux.slot import Slot
 
@@ -40,4 +41,5 @@ __all__ = [
     "Routine",
     "Slot",
     "__version__",
+    "register_serializable",
 ]

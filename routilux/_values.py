@@ -46,7 +46,10 @@ __all__ = ["decode_value", "encode_value"]
 
 
 def encode_value(value: Any, path: str = "$") -> Any:
-    """``value`` as JSON-compatible data (see the module documentation)."""
+    """``value`` as JSON-compatible data (see the module documentation).
+
+    A dict that is JSON data already is returned as it is, not copied.
+    """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
@@ -60,14 +63,27 @@ def encode_value(value: Any, path: str = "$") -> Any:
 
 
 def _encode_dict(value: dict[Any, Any], path: str) -> Any:
-    for key in value:
-        if type(key) is not str or key.startswith("$"):
+    plain = True
+    for key, item in value.items():
+        if type(key) is not str or key[:1] == "$":
             return {
                 "$dict": [
                     [encode_value(k, f"{path}.<key>"), encode_value(v, f"{path}[{k!r}]")]
                     for k, v in value.items()
                 ]
             }
+        if plain:
+            kind = type(item)
+            if not (
+                kind is str
+                or kind is int
+                or kind is bool
+                or item is None
+                or (kind is float and math.isfinite(item))
+            ):
+                plain = False
+    if plain:
+        return value  # already JSON data as it is (the common case of a payload)
     return {key: encode_value(item, f"{path}.{key}") for key, item in value.items()}
 
 

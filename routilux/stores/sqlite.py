@@ -20,13 +20,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
 from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from routilux._documents import JOB_FORMAT, VERSION
-from routilux._job_document import encode_history_rows, encode_pending
+from routilux._job_document import encode_pending
+from routilux._job_run import ENTRY, MERGED
 from routilux._values import encode_value
 from routilux.exceptions import ConfigurationError
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
@@ -39,6 +39,8 @@ __all__ = ["SQLiteStore"]
 
 _SCHEMA_VERSION = "1"
 
+# Appended data is written in batches, one row per checkpoint: a JSON array of the
+# items numbered first_seq, first_seq + 1, ...
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS routilux_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -50,16 +52,19 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, flow_id);
 CREATE TABLE IF NOT EXISTS history (
-    job_id TEXT NOT NULL, seq INTEGER NOT NULL, row TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
+    job_id TEXT NOT NULL, first_seq INTEGER NOT NULL, count INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (job_id, first_seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
-    job_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,
-    PRIMARY KEY (job_id, kind, seq)
+    job_id TEXT NOT NULL, kind TEXT NOT NULL, first_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (job_id, kind, first_seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending (
-    job_id TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
+    job_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (job_id, first_seq)
 ) WITHOUT ROWID;
 """
 
@@ -177,26 +182,37 @@ class SQLiteStore(JobStore):
             if row is None:
                 return None
             history = self._db.execute(
-                "SELECT row FROM history WHERE job_id = ? ORDER BY seq", (job_id,)
+                "SELECT body FROM history WHERE job_id = ? ORDER BY first_seq", (job_id,)
             ).fetchall()
             records = self._db.execute(
-                "SELECT kind, body FROM records WHERE job_id = ? ORDER BY kind, seq", (job_id,)
+                "SELECT kind, body FROM records WHERE job_id = ? ORDER BY kind, first_seq",
+                (job_id,),
             ).fetchall()
             pending = self._db.execute(
-                "SELECT body FROM pending WHERE job_id = ? ORDER BY seq", (job_id,)
+                "SELECT first_seq, body FROM pending WHERE job_id = ? ORDER BY first_seq",
+                (job_id,),
             ).fetchall()
         snapshot = json.loads(row[0])
         lists: dict[str, list[Any]] = {kind: [] for kind, _ in _RECORD_KINDS}
         for kind, body in records:
-            lists[kind].append(json.loads(body))
+            lists[kind].extend(json.loads(body))
+        pending_from = snapshot.pop("pending_from")
         delayed = snapshot.pop("delayed")
+        tasks: list[Any] = []
+        for first_seq, body in pending:
+            batch = json.loads(body)
+            tasks.extend(_expand_pending(row) for row in batch[max(0, pending_from - first_seq) :])
+        rows = []
+        for (body,) in history:
+            for routine_id, event_name, data, moment in json.loads(body):
+                rows.append([routine_id, event_name, data, _iso(moment)])
         return {
             "format": JOB_FORMAT,
             "version": VERSION,
             **snapshot,
             **lists,
-            "pending_tasks": [json.loads(body) for (body,) in pending] + delayed,
-            "execution_history": [json.loads(body) for (body,) in history],
+            "pending_tasks": tasks + delayed,
+            "execution_history": rows,
         }
 
     # -- writing ----------------------------------------------------------------------
@@ -205,25 +221,19 @@ class SQLiteStore(JobStore):
         """How many history rows and records of each kind the file holds for a job."""
         with self._lock:
             (history,) = self._db.execute(
-                "SELECT COUNT(*) FROM history WHERE job_id = ?", (job_id,)
+                "SELECT COALESCE(MAX(first_seq + count), 0) FROM history WHERE job_id = ?",
+                (job_id,),
             ).fetchone()
             counts = dict(
                 self._db.execute(
-                    "SELECT kind, COUNT(*) FROM records WHERE job_id = ? GROUP BY kind", (job_id,)
+                    "SELECT kind, MAX(first_seq + count) FROM records WHERE job_id = ? "
+                    "GROUP BY kind",
+                    (job_id,),
                 ).fetchall()
             )
         return history, {kind: counts.get(kind, 0) for kind, _ in _RECORD_KINDS}
 
-    def _write(
-        self,
-        job_state: JobState,
-        snapshot: str,
-        history: Iterable[tuple[str, int, str]],
-        records: Iterable[tuple[str, str, int, str]],
-        pending_rewrite: list[tuple[str, int, str]] | None,
-        pending_new: list[tuple[str, int, str]],
-        pending_done_before: int,
-    ) -> None:
+    def _write(self, job_state: JobState, batch: _Batch) -> None:
         job_id = job_state.job_id
         with self._lock:
             db = self._db
@@ -233,19 +243,29 @@ class SQLiteStore(JobStore):
                     "INSERT INTO jobs VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
                     "flow_id = excluded.flow_id, status = excluded.status, "
                     "updated_at = excluded.updated_at, snapshot = excluded.snapshot",
-                    (job_id, job_state.flow_id, job_state.status, time.time(), snapshot),
+                    (job_id, job_state.flow_id, job_state.status, time.time(), batch.snapshot),
                 )
-                db.executemany("INSERT OR REPLACE INTO history VALUES (?, ?, ?)", history)
-                db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)", records)
-                if pending_rewrite is not None:
+                if batch.history is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)",
+                        (job_id, *batch.history),
+                    )
+                db.executemany(
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)",
+                    [(job_id, *record) for record in batch.records],
+                )
+                if batch.pending_rewrite:
                     db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
-                    db.executemany("INSERT INTO pending VALUES (?, ?, ?)", pending_rewrite)
                 else:
                     db.execute(
-                        "DELETE FROM pending WHERE job_id = ? AND seq < ?",
-                        (job_id, pending_done_before),
+                        "DELETE FROM pending WHERE job_id = ? AND last_seq < ?",
+                        (job_id, batch.pending_from),
                     )
-                    db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?, ?)", pending_new)
+                if batch.pending is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+                        (job_id, *batch.pending),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -253,6 +273,20 @@ class SQLiteStore(JobStore):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+
+class _Batch:
+    """One checkpoint's rows (each optional part is ``(first_seq, count/last, body)``)."""
+
+    __slots__ = ("history", "pending", "pending_from", "pending_rewrite", "records", "snapshot")
+
+    def __init__(self) -> None:
+        self.snapshot = ""
+        self.history: tuple[int, int, str] | None = None
+        self.records: list[tuple[str, int, int, str]] = []
+        self.pending: tuple[int, int, str] | None = None
+        self.pending_rewrite = False
+        self.pending_from = 0
 
 
 class _JobWriter:
@@ -279,76 +313,146 @@ class _JobWriter:
         """Write the job as it stands; called with no activation of it running."""
         self.count = 0
         self.last = time.monotonic()
-        job_state = run.job_state
         queue = run.queue
         appended = queue.appended
         popped = appended - len(queue)
-        job_id = self.job_id
+        batch = _Batch()
+        batch.pending_from = popped
         if not self.pending_synced:
-            activations = queue.activations()
-            rewrite = [
-                (job_id, popped + i, _dumps(entry))
-                for i, entry in enumerate(_pending(run, activations, "$.pending_tasks"))
-            ]
-            new: list[tuple[str, int, str]] = []
+            batch.pending_rewrite = True
+            first, fresh = popped, queue.activations()
             self.pending_synced = True
         else:
-            rewrite = None
-            first_new = max(self.pending_written, popped)
-            fresh = queue.newest(appended - first_new)
-            new = [
-                (job_id, first_new + i, _dumps(entry))
-                for i, entry in enumerate(_pending(run, fresh, "$.pending_tasks"))
-            ]
+            first = max(self.pending_written, popped)
+            fresh = queue.newest(appended - first)
+        encode = _CachedEncoder()
+        if fresh:
+            entries = _pending(run, fresh, encode)
+            batch.pending = (first, first + len(entries) - 1, _dumps(entries))
         self.pending_written = appended
-        delayed = _pending(run, [activation for _, activation in run.timers.values()], "$.delayed")
-        self._write(job_state, run.buffers_by_name(), delayed, rewrite, new, popped)
+        delayed = [
+            _expand_pending(row)
+            for row in _pending(run, [act for _, act in run.timers.values()], encode)
+        ]
+        self._write(run.job_state, run.buffers_by_name(), delayed, batch, encode)
 
     def write_settled(self, job_state: JobState) -> None:
         """Write a job that finished or paused (its pending work is in the JobState)."""
         with job_state._lock:
             pending = list(job_state.pending_tasks)
             buffers = dict(job_state._merge_buffers)
-        entries = encode_pending(pending, "$.pending_tasks")
-        rewrite = [(self.job_id, i, _dumps(entry)) for i, entry in enumerate(entries)]
-        self._write(job_state, buffers, [], rewrite, [], 0)
+        batch = _Batch()
+        batch.pending_rewrite = True
+        if pending:
+            entries = [_compact(entry) for entry in encode_pending(pending, "$.pending_tasks")]
+            batch.pending = (0, len(entries) - 1, _dumps(entries))
+        self._write(job_state, buffers, [], batch, _CachedEncoder())
 
     def _write(
         self,
         job_state: JobState,
         buffers: dict[str, dict[str, Any]],
         delayed: list[dict[str, Any]],
-        pending_rewrite: list[tuple[str, int, str]] | None,
-        pending_new: list[tuple[str, int, str]],
-        popped: int,
+        batch: _Batch,
+        encode: _CachedEncoder,
     ) -> None:
-        job_id = self.job_id
         log = job_state._formatted_log()
         with job_state._lock:
-            snapshot = _dumps(_snapshot(job_state, buffers, delayed))
-            first_row, new_rows = job_state._history.rows_since(self.history_written)
-            records = []
+            snapshot = _snapshot(job_state, buffers, delayed)
+            snapshot["pending_from"] = batch.pending_from
+            batch.snapshot = _dumps(snapshot)
+            first_row, rows = job_state._history.rows_since(self.history_written)
             written = dict(self.records_written)
             for kind, attribute in _RECORD_KINDS:
                 entries = log if attribute == "_shared_log" else getattr(job_state, attribute)
                 start = written[kind]
-                for offset, entry in enumerate(entries[start:]):
-                    body = encode_value(entry, f"$.{kind}[{start + offset}]")
-                    records.append((job_id, kind, start + offset, _dumps(body)))
-                written[kind] = len(entries)
-        history = [
-            (job_id, first_row + i, _dumps(row))
-            for i, row in enumerate(encode_history_rows(new_rows, first_row))
-        ]
-        self.store._write(
-            job_state, snapshot, history, records, pending_rewrite, pending_new, popped
-        )
-        self.history_written = first_row + len(new_rows)
+                fresh = entries[start:]
+                if fresh:
+                    body = encode_value(fresh, f"$.{kind}[{start}:]")
+                    batch.records.append((kind, start, len(fresh), _dumps(body)))
+                    written[kind] = start + len(fresh)
+        if rows:
+            encoded = [
+                [routine_id, event_name, encode(data, "$.execution_history"), moment]
+                for routine_id, event_name, data, moment in rows
+            ]
+            batch.history = (first_row, len(encoded), _dumps(encoded))
+        self.store._write(job_state, batch)
+        self.history_written = first_row + len(rows)
         self.records_written = written
 
 
-def _pending(run: JobRun, activations: list[Any], where: str) -> list[dict[str, Any]]:
-    return encode_pending([run._to_pending(activation) for activation in activations], where)
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment).isoformat()
+
+
+class _CachedEncoder:
+    """``encode_value`` that encodes each data object once per checkpoint: a payload
+    usually sits both in the history and in the queue."""
+
+    __slots__ = ("cache",)
+
+    def __init__(self) -> None:
+        # id -> encoded; the objects stay alive meanwhile (the job holds them).
+        self.cache: dict[int, Any] = {}
+
+    def __call__(self, value: Any, where: str) -> Any:
+        key = id(value)
+        encoded = self.cache.get(key, _MISSING)
+        if encoded is _MISSING:
+            encoded = self.cache[key] = encode_value(value, where)
+        return encoded
+
+
+_MISSING: Any = object()
+
+
+def _pending(run: JobRun, activations: list[Any], encode: _CachedEncoder) -> list[list[Any]]:
+    """Activations as compact rows ``[routine_id, slot, data, attempt, merged, entry]``."""
+    table = run.flow._slot_table
+    names: dict[int, tuple[str | None, str]] = {}
+    rows = []
+    for index, data, attempt, flags in activations:
+        name = names.get(index)
+        if name is None:
+            slot = table[index]
+            routine = slot.routine
+            routine_id = run.routine_id_of(routine) if routine is not None else None
+            name = names[index] = (routine_id, slot.name)
+        rows.append(
+            [
+                name[0],
+                name[1],
+                encode(data, "$.pending_tasks.data"),
+                attempt,
+                bool(flags & MERGED),
+                bool(flags & ENTRY),
+            ]
+        )
+    return rows
+
+
+def _compact(entry: dict[str, Any]) -> list[Any]:
+    return [
+        entry["slot_routine_id"],
+        entry["slot_name"],
+        entry["data"],
+        entry["retry_count"],
+        entry["merged"],
+        entry["is_entry"],
+    ]
+
+
+def _expand_pending(row: list[Any]) -> dict[str, Any]:
+    routine_id, slot_name, data, attempt, merged, is_entry = row
+    return {
+        "slot_routine_id": routine_id,
+        "slot_name": slot_name,
+        "data": data,
+        "retry_count": attempt,
+        "merged": merged,
+        "is_entry": is_entry,
+    }
 
 
 def _snapshot(
