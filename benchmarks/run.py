@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -301,6 +303,49 @@ def bench_fanin(per_source: int, runs: int) -> None:
     rate_line("fanin", per_source * 10, seconds, floor)
 
 
+def bench_durable_chain(items: int, runs: int) -> None:
+    """The chain workload with an SQLiteStore (default checkpointing) vs in memory."""
+    from routilux.stores import SQLiteStore
+
+    memory = run_chain(items, runs)
+    with tempfile.TemporaryDirectory() as directory:
+        counter = itertools.count()
+
+        def once() -> float:
+            flow = chain_flow()
+            flow.store = SQLiteStore(os.path.join(directory, f"chain-{next(counter)}.db"))
+            return best_job_seconds(flow, "source", {"count": items}, 1)
+
+        durable = best_of(runs, once)
+    deliveries = items * 10
+    print(
+        f"{'durable_chain':<14} {deliveries / durable:>12,.0f} deliveries/s   in memory "
+        f"{deliveries / memory:>10,.0f}/s   ratio {memory / durable:5.2f}   (SQLiteStore)"
+    )
+
+
+def bench_job_files(records: int) -> None:
+    """Save and load a job holding ``records`` history records."""
+    from routilux import JobState
+
+    flow = Flow("files")
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("source", "output", "sink", "input")
+    job = run_to_end(flow, "source", {"count": records - 2})
+    assert len(job.get_execution_history()) == records
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "job.json")
+        save, _ = timed(lambda: job.save(path))
+        size = os.path.getsize(path)
+        load, loaded = timed(lambda: JobState.load(path))
+    assert len(loaded.get_execution_history()) == records
+    print(
+        f"{'job_files':<14} save {save:6.2f} s   load {load:6.2f} s   "
+        f"({records:,} history records, {size / 1e6:.1f} MB)"
+    )
+
+
 def bench_job_overhead(jobs: int, warmup: int) -> None:
     flow = three_routine_flow()
     for _ in range(warmup):
@@ -447,6 +492,8 @@ WORKLOADS = [
     "state_heavy",
     "many_jobs",
     "scaling",
+    "durable_chain",
+    "job_files",
 ]
 
 # Workload sizes. "legacy" is for routilux 0.9, whose execute() costs 150 ms and gives
@@ -459,6 +506,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "warmup": 200,
         "scaling": (2_000, 200_000),
         "runs": 5,
+        "records": 100_000,
     },
     "quick": {
         "items": 2_000,
@@ -467,8 +515,17 @@ SIZES: dict[str, dict[str, Any]] = {
         "warmup": 20,
         "scaling": (2_000, 20_000),
         "runs": 1,
+        "records": 10_000,
     },
-    "legacy": {"items": 2_000, "fanin": 200, "jobs": 20, "warmup": 2, "scaling": None, "runs": 1},
+    "legacy": {
+        "items": 2_000,
+        "fanin": 200,
+        "jobs": 20,
+        "warmup": 2,
+        "scaling": None,
+        "runs": 1,
+        "records": 10_000,
+    },
 }
 
 
@@ -517,6 +574,8 @@ def main(argv: list[str] | None = None) -> None:
     ]
     if sizes["scaling"] is not None:
         benches.append(("scaling", lambda: bench_scaling(*sizes["scaling"])))
+    benches.append(("durable_chain", lambda: bench_durable_chain(sizes["items"], runs)))
+    benches.append(("job_files", lambda: bench_job_files(sizes["records"])))
     for name, bench in benches:
         if name not in selected:
             continue

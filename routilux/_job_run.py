@@ -514,6 +514,30 @@ class JobRun:
             exc,
         )
 
+    def record_store_failure(self, exc: Exception) -> None:
+        """The store could not record the settled job: keep the reason in the job."""
+        job_state = self.job_state
+        logger.error(
+            "store %r could not record job %s (%s): %s: %s",
+            self.store,
+            job_state.job_id,
+            job_state.status,
+            type(exc).__name__,
+            exc,
+        )
+        job_state._record_error(
+            {
+                "routine_id": self.entry_routine_id,
+                "slot": None,
+                "error": str(exc),
+                "error_type": type(exc).__name__,
+                "attempt": 0,
+                "strategy": "store",
+                "timestamp": datetime.now().isoformat(),
+                "traceback": "".join(traceback.format_exception(exc)),
+            }
+        )
+
     def _record_retry(self, frame: Frame, exc: Exception, attempt: int, delay: float) -> None:
         details = {
             "slot": frame.slot.name,

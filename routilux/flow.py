@@ -480,7 +480,12 @@ class Flow:
         run.cancel(reason)
 
     def recover(
-        self, job_id: str, store: JobStore | None = None, *, wait: bool = False
+        self,
+        job_id: str,
+        store: JobStore | None = None,
+        *,
+        wait: bool = False,
+        output_handler: OutputHandler | None = None,
     ) -> JobState:
         """Continue a job of this flow from what ``store`` recorded, after the process
         that ran it died (or was paused and saved there).
@@ -496,6 +501,8 @@ class Flow:
             job_id: the job to continue (see ``store.unfinished_job_ids(flow_id)``).
             store: where it was recorded (default: this flow's store).
             wait: return only when the job has settled again.
+            output_handler: where the continued job's ``send_output`` calls go (the
+                handler of the original run is not stored).
 
         Raises:
             JobStateError: if the store has no such job.
@@ -512,6 +519,7 @@ class Flow:
             return job_state
         crashed = job_state.status != PAUSED
         job_state.status = PAUSED  # what remains of a dead run is a paused job
+        job_state.output_handler = output_handler
         claim = object()
         job_state._resume_claim = claim
         try:
@@ -563,6 +571,10 @@ class Flow:
     def _run_settled(self, run: JobRun) -> None:
         try:
             run.store.job_settled(run.job_state)
+        except Exception as exc:
+            # The job itself has settled; only recording it failed. Say so in the job
+            # (and the log) rather than raise into whichever thread settled it.
+            run.record_store_failure(exc)
         finally:
             with self._idle:
                 self._active.discard(run)
