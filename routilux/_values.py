@@ -10,7 +10,8 @@ starts with ``$``:
 ``{"$set": [...]}``       a set (``"$frozenset"`` for a frozenset)
 ``{"$dict": [[k, v]]}``   a dict with non-string keys or keys starting with ``$``
 ``{"$datetime": iso}``    a datetime (also ``$date``, ``$time``)
-``{"$timedelta": s}``     a timedelta, in seconds
+``{"$timedelta": [d, s,   a timedelta: days, seconds, microseconds
+  us]}``
 ``{"$float": "nan"}``     nan, inf and -inf
 ``{"$bytes": base64}``    bytes
 ``{"$decimal": "1.5"}``   a Decimal (also ``$uuid``)
@@ -48,7 +49,7 @@ __all__ = ["decode_value", "encode_value"]
 def encode_value(value: Any, path: str = "$") -> Any:
     """``value`` as JSON-compatible data (see the module documentation).
 
-    A dict that is JSON data already is returned as it is, not copied.
+    A flat dict of JSON scalars (the usual payload) is returned as it is, not copied.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -109,7 +110,7 @@ def _encode_other(value: Any, path: str) -> Any:
     if isinstance(value, time):
         return {"$time": value.isoformat()}
     if isinstance(value, timedelta):
-        return {"$timedelta": value.total_seconds()}
+        return {"$timedelta": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, (bytes, bytearray)):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, Decimal):
@@ -158,15 +159,22 @@ def _is_named_tuple(cls: type) -> bool:
     return issubclass(cls, tuple) and hasattr(cls, "_fields")
 
 
-def _encode_fields(value: Any, path: str) -> dict[str, Any]:
-    cls = type(value)
+def _init_fields(cls: type) -> list[tuple[str, str]]:
+    """``(attribute, __init__ argument)`` for the fields a record's ``__init__`` takes."""
     if attrs.has(cls):
-        names = [field.name for field in attrs.fields(cls)]
-    elif _is_named_tuple(cls):
-        names = list(cls._fields)
-    else:
-        names = [field.name for field in dataclasses.fields(value)]
-    return {name: encode_value(getattr(value, name), f"{path}.{name}") for name in names}
+        return [(field.name, field.alias) for field in attrs.fields(cls) if field.init]
+    if _is_named_tuple(cls):
+        return [(name, name) for name in cls._fields]  # type: ignore[attr-defined]
+    return [(field.name, field.name) for field in dataclasses.fields(cls) if field.init]
+
+
+def _encode_fields(value: Any, path: str) -> dict[str, Any]:
+    """The ``__init__`` arguments that rebuild ``value`` (fields with ``init=False``
+    are left to ``__init__``)."""
+    return {
+        argument: encode_value(getattr(value, attribute), f"{path}.{attribute}")
+        for attribute, argument in _init_fields(type(value))
+    }
 
 
 def decode_value(data: Any, path: str = "$") -> Any:
@@ -185,10 +193,13 @@ def decode_value(data: Any, path: str = "$") -> Any:
     if kind is dict:
         if len(data) == 1:
             (key,) = data
-            if key.startswith("$"):
+            if type(key) is str and key.startswith("$"):
                 return _decode_tagged(key, data[key], path)
         elif "$object" in data or "$enum" in data:
             return _decode_tagged("$object" if "$object" in data else "$enum", data, path)
+        for key in data:
+            if type(key) is not str:
+                raise SerializationError(f"object keys must be strings, not {key!r}", path)
         return {key: decode_value(item, f"{path}.{key}") for key, item in data.items()}
     raise SerializationError(f"unexpected {kind.__name__} in stored data", path)
 
@@ -225,9 +236,9 @@ def _decode_tagged(tag: str, body: Any, path: str) -> Any:
         if tag == "$time":
             return time.fromisoformat(_decode_text(body, tag, path))
         if tag == "$timedelta":
-            if type(body) not in (int, float):
-                raise SerializationError("$timedelta must hold seconds", path)
-            return timedelta(seconds=body)
+            if type(body) is not list or len(body) != 3 or any(type(p) is not int for p in body):
+                raise SerializationError("$timedelta must hold [days, seconds, microseconds]", path)
+            return timedelta(days=body[0], seconds=body[1], microseconds=body[2])
         if tag == "$float":
             text = _decode_text(body, tag, path)
             if text not in ("nan", "inf", "-inf"):
