@@ -263,8 +263,16 @@ def write_json(
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     partial = file.with_name(f".{file.name}.partial")
-    text = json.dumps(
-        document, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":")
-    )
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(file)
+    separators = None if indent else (",", ":")
+    try:
+        payload = json.dumps(
+            document, indent=indent, ensure_ascii=False, separators=separators
+        ).encode("utf-8")
+    except UnicodeEncodeError:
+        # Text that is not valid Unicode (lone surrogates): escape everything instead.
+        payload = json.dumps(document, indent=indent, separators=separators).encode("ascii")
+    try:
+        partial.write_bytes(payload)
+        partial.replace(file)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -43,13 +43,13 @@ import attrs
 from routilux.exceptions import SerializationError
 from routilux.registry import name_of, registered
 
-__all__ = ["decode_value", "encode_value"]
+__all__ = ["decode_value", "encode_payload", "encode_value"]
 
 
 def encode_value(value: Any, path: str = "$") -> Any:
-    """``value`` as JSON-compatible data (see the module documentation).
+    """``value`` as new JSON-compatible data (see the module documentation).
 
-    A flat dict of JSON scalars (the usual payload) is returned as it is, not copied.
+    The result shares no dict or list with ``value``.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -61,6 +61,30 @@ def encode_value(value: Any, path: str = "$") -> Any:
     if kind is list:
         return [encode_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
     return _encode_other(value, path)
+
+
+def encode_payload(value: Any, path: str = "$") -> Any:
+    """Like :func:`encode_value`, but a flat dict of JSON scalars (the usual payload) is
+    returned as it is, not copied: for data that is turned into JSON text at once."""
+    if type(value) is dict and _is_flat_json(value):
+        return value
+    return encode_value(value, path)
+
+
+def _is_flat_json(value: dict[Any, Any]) -> bool:
+    for key, item in value.items():
+        if type(key) is not str or key[:1] == "$":
+            return False
+        kind = type(item)
+        if not (
+            kind is str
+            or kind is int
+            or kind is bool
+            or item is None
+            or (kind is float and math.isfinite(item))
+        ):
+            return False
+    return True
 
 
 def _encode_dict(value: dict[Any, Any], path: str) -> Any:
@@ -84,7 +108,7 @@ def _encode_dict(value: dict[Any, Any], path: str) -> Any:
             ):
                 plain = False
     if plain:
-        return value  # already JSON data as it is (the common case of a payload)
+        return dict(value)  # JSON data already: a shallow copy is a full one
     return {key: encode_value(item, f"{path}.{key}") for key, item in value.items()}
 
 

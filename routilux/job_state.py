@@ -25,6 +25,7 @@ from routilux.exceptions import InvalidPayloadError, JobStateError
 from routilux.execution_record import ExecutionRecord
 from routilux.execution_tracker import ExecutionTracker
 from routilux.output_handler import OutputHandler
+from routilux.registry import register_serializable  # noqa: F401  (0.9 code imported it here)
 
 if TYPE_CHECKING:
     from routilux._job_run import JobRun

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar, overload
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast, overload
 
 from routilux.exceptions import SerializationError
 
@@ -69,8 +70,8 @@ def register_serializable(obj: Any = None, *, name: str | None = None) -> Any:
         key = name or default_name(target)
         with _lock:
             previous = _by_name.get(key)
-            if previous is not None:
-                _names.pop(id(previous), None)
+            if previous is not None and _names.get(id(previous)) == key:
+                del _names[id(previous)]
             _by_name[key] = target
             _names[id(target)] = key
         return target
@@ -95,6 +96,21 @@ def name_of(obj: Any) -> str | None:
     return None
 
 
+def _namespace(target: Any) -> Mapping[str, Any]:
+    """A module's or class's own namespace, read without any attribute lookup (so no
+    ``__getattr__``, ``__getattribute__`` or descriptor of the application runs).
+    Anything else has no namespace a reference may walk into."""
+    if isinstance(target, type):
+        return cast(Mapping[str, Any], _CLASS_DICT.__get__(target))
+    if isinstance(target, types.ModuleType):
+        return cast(Mapping[str, Any], _MODULE_DICT.__get__(target))
+    return {}
+
+
+_CLASS_DICT: Any = vars(type)["__dict__"]
+_MODULE_DICT: Any = vars(types.ModuleType)["__dict__"]
+
+
 def _imported_attribute(reference: str, where: str) -> Any:
     """Find ``"module:Qual.Name"`` among already imported modules, without running
     any code (no import, no module ``__getattr__``, no descriptors)."""
@@ -110,7 +126,7 @@ def _imported_attribute(reference: str, where: str) -> Any:
         )
     target: Any = module
     for part in qualname.split("."):
-        namespace = vars(target) if hasattr(target, "__dict__") else {}
+        namespace = _namespace(target)
         if part.startswith("<") or part not in namespace:
             raise SerializationError(
                 f"class '{reference}' is not available: '{module_name}' has no '{qualname}'",

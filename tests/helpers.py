@@ -38,19 +38,25 @@ class Relay(Routine):
 
 
 class Collector(Routine):
-    """Keeps what it receives in its routine state, under ``"received"``."""
+    """Keeps what it receives in its routine state, under ``"received"``.
+
+    The read-modify-write of the state is locked: under the concurrent strategy two
+    deliveries may run at once.
+    """
 
     def __init__(self, merge_strategy: Any = "override") -> None:
         super().__init__()
+        self._lock = threading.Lock()
         self.define_slot("input", handler=self.collect, merge_strategy=merge_strategy)
 
     def collect(self, **data: Any) -> None:
         ctx = self.get_execution_context()
         assert ctx is not None
-        state = ctx.job_state.get_routine_state(ctx.routine_id) or {}
-        received = list(state.get("received", []))
-        received.append(data)
-        ctx.job_state.update_routine_state(ctx.routine_id, {**state, "received": received})
+        with self._lock:
+            state = ctx.job_state.get_routine_state(ctx.routine_id) or {}
+            received = list(state.get("received", []))
+            received.append(data)
+            ctx.job_state.update_routine_state(ctx.routine_id, {**state, "received": received})
 
 
 class Failing(Routine):

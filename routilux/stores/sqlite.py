@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from routilux._documents import JOB_FORMAT, VERSION
 from routilux._job_document import encode_pending
 from routilux._job_run import ENTRY, MERGED
-from routilux._values import encode_value
+from routilux._values import encode_payload, encode_value
 from routilux.exceptions import ConfigurationError
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
 from routilux.stores.base import JobStore
@@ -76,7 +76,18 @@ _RECORD_KINDS = (
     ("pause_points", "pause_points"),
 )
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_readable = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_escaped = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text that SQLite can store (lone surrogates are escaped)."""
+    text = _readable(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _escaped(value)
+    return text
 
 
 class SQLiteStore(JobStore):
@@ -400,7 +411,7 @@ class _CachedEncoder:
         key = id(value)
         encoded = self.cache.get(key, _MISSING)
         if encoded is _MISSING:
-            encoded = self.cache[key] = encode_value(value, where)
+            encoded = self.cache[key] = encode_payload(value, where)
         return encoded
 
 
