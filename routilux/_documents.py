@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn, override
 
 from routilux.exceptions import SerializationError
@@ -144,7 +145,7 @@ class JobDoc:
     current_routine_id: str | None
     created_at: str
     updated_at: str
-    routine_states: dict[str, Any]
+    routine_states: Any  # decoded as data: routine ids may need the "$dict" form
     shared_data: Any
     shared_log: list[Any]
     output_log: list[Any]
@@ -152,8 +153,8 @@ class JobDoc:
     pause_points: list[Any]
     deferred_events: list[DeferredDoc]
     pending_tasks: list[PendingDoc]
-    merge_buffers: dict[str, dict[str, Any]]
-    results: dict[str, Any]
+    merge_buffers: Any
+    results: Any
     history_limit: int | None
     history_dropped: int
     execution_history: list[Any]  # [routine_id, event_name, data, iso time] rows
@@ -175,12 +176,35 @@ def _number(value: Any, _: Any) -> float:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+def _origin(kind: Any) -> Any:
+    return get_origin(kind)
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     for kind in (str, int, bool):
         converter.register_structure_hook(kind, _strict(kind))
     converter.register_structure_hook(float, _number)
     converter.register_structure_hook(Any, lambda value, _: value)
+
+    # cattrs builds a list from any iterable and a dict from any mapping; a document
+    # must hold a JSON array or object there (a string is not a list of letters).
+    def exact(kind: type, name: str, build: Any) -> Any:
+        def check(value: Any, annotation: Any) -> Any:
+            if type(value) is not kind:
+                raise TypeError(f"expected {name}, got {type(value).__name__}")
+            return build(value, annotation)
+
+        return check
+
+    converter.register_structure_hook_factory(
+        lambda kind: _origin(kind) is list,
+        lambda kind, conv: exact(list, "a list", list_structure_factory(kind, conv)),
+    )
+    converter.register_structure_hook_factory(
+        lambda kind: _origin(kind) is dict,
+        lambda kind, conv: exact(dict, "an object", mapping_structure_factory(kind, conv)),
+    )
     converter.register_structure_hook(
         RoutineDoc,
         make_dict_structure_fn(
@@ -252,6 +276,8 @@ def read_json(path: str | os.PathLike[str], expected: str) -> Any:
         raise SerializationError(
             f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise SerializationError(f"{file} is nested too deeply to read") from None
     check_header(data, expected)
     return data
 

@@ -90,7 +90,27 @@ def _slot_to_doc(slot: Slot, routine: Routine, where: str) -> dict[str, Any]:
     }
 
 
+def _check_constructible(cls: type, where: str) -> None:
+    """A loader creates routines with ``cls()``: refuse classes that need arguments."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return
+    required = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if required:
+        raise SerializationError(
+            f"{cls.__qualname__} needs arguments ({', '.join(required)}) to be created, so a "
+            "loader could not rebuild it; give them defaults and keep settings in the config",
+            where,
+        )
+
+
 def _routine_to_doc(routine_id: str, routine: Routine, where: str) -> dict[str, Any]:
+    _check_constructible(type(routine), f"{where}.class")
     return {
         "id": routine_id,
         "class": reference_to_class(type(routine), f"{where}.class"),
@@ -177,6 +197,8 @@ def _handler_from_doc(doc: SlotDoc, routine: Routine, where: str) -> Any:
         return None
     name = doc.handler
     function = None if name.startswith("__") else inspect.getattr_static(type(routine), name, None)
+    if inspect.getattr_static(Routine, name, None) is function:
+        function = None  # Routine's own machinery (emit, define_slot, ...) is no handler
     if not inspect.isfunction(function):
         raise SerializationError(
             f"{type(routine).__qualname__} has no method '{name}' to handle slot '{doc.name}'",
@@ -245,17 +267,18 @@ def populate_flow(flow: Flow, data: Any) -> None:
     """
     check_header(data, FLOW_FORMAT)
     doc = structure(data, FlowDoc, "flow document")
-    try:
-        flow.flow_id = doc.flow_id
-        flow.set_execution_strategy(doc.execution_strategy, doc.max_workers)
-        flow.history_limit = doc.history_limit
-        flow.set_error_handler(error_handler_from_doc(doc.error_handler, "$.error_handler"))
-    except SerializationError:
-        raise
-    except RoutiluxError as exc:
-        raise SerializationError(str(exc), "$") from None
-    if doc.history_limit is not None and doc.history_limit < 1:
-        raise SerializationError("history_limit must be positive", "$.history_limit")
+    flow.flow_id = doc.flow_id
+    settings: tuple[tuple[str, str, Any], ...] = (
+        ("$.execution_strategy", "execution_strategy", doc.execution_strategy),
+        ("$.max_workers", "max_workers", doc.max_workers),
+        ("$.history_limit", "history_limit", doc.history_limit),
+    )
+    for where, attribute, value in settings:
+        try:
+            setattr(flow, attribute, value)  # the properties check the values
+        except RoutiluxError as exc:
+            raise SerializationError(str(exc), where) from None
+    flow.set_error_handler(error_handler_from_doc(doc.error_handler, "$.error_handler"))
     for index, routine_doc in enumerate(doc.routines):
         where = f"$.routines[{index}]"
         routine = _build_routine(routine_doc, where)

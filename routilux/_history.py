@@ -20,11 +20,13 @@ from typing import Any
 from routilux.exceptions import ConfigurationError
 from routilux.execution_record import ExecutionRecord
 
-__all__ = ["History"]
+__all__ = ["MAX_HISTORY_LIMIT", "History"]
 
 Row = tuple[str, str, Any, float]
 
 _WIDTH = 4  # items per record in the flat store
+#: The largest ``history_limit`` (far more records than fit in memory).
+MAX_HISTORY_LIMIT = 2**40
 
 
 class History:

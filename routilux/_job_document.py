@@ -21,6 +21,7 @@ from routilux._documents import (
     check_header,
     structure,
 )
+from routilux._history import MAX_HISTORY_LIMIT
 from routilux._values import decode_value, encode_value
 from routilux.exceptions import SerializationError
 from routilux.job_state import ALL_STATUSES, JobState
@@ -39,12 +40,15 @@ def _iso(moment: float) -> str:
 
 
 def _time_from_iso(text: Any, where: str) -> float:
+    """Seconds since the epoch for an ISO timestamp that can be written back."""
     if type(text) is not str:
         raise SerializationError("a timestamp must be an ISO string", where)
     try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise SerializationError(f"invalid ISO timestamp {text!r}", where) from None
+        moment = datetime.fromisoformat(text).timestamp()
+        datetime.fromtimestamp(moment).isoformat()  # it must also go back the other way
+    except (ValueError, OverflowError, OSError):
+        raise SerializationError(f"invalid or out-of-range timestamp {text!r}", where) from None
+    return moment
 
 
 def encode_pending(entries: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
@@ -179,8 +183,12 @@ def populate_job(job: JobState, data: Any) -> None:
     doc = structure(data, JobDoc, "job document")
     if doc.status not in ALL_STATUSES:
         raise SerializationError(f"unknown status {doc.status!r}", "$.status")
-    if doc.history_limit is not None and doc.history_limit < 1:
-        raise SerializationError("history_limit must be positive", "$.history_limit")
+    if doc.history_limit is not None and not 1 <= doc.history_limit <= MAX_HISTORY_LIMIT:
+        raise SerializationError(
+            f"history_limit must be between 1 and {MAX_HISTORY_LIMIT}", "$.history_limit"
+        )
+    if doc.history_dropped < 0:
+        raise SerializationError("history_dropped must not be negative", "$.history_dropped")
     history = _history_rows(doc.execution_history)
     job.flow_id = doc.flow_id
     job.job_id = doc.job_id
@@ -188,6 +196,11 @@ def populate_job(job: JobState, data: Any) -> None:
     job.current_routine_id = doc.current_routine_id
     job.created_at = datetime.fromtimestamp(_time_from_iso(doc.created_at, "$.created_at"))
     job.routine_states = _decoded(doc.routine_states, dict, "$.routine_states")
+    for routine_id, state in job.routine_states.items():
+        if not isinstance(routine_id, str) or not isinstance(state, dict):
+            raise SerializationError(
+                "routine states map routine ids to objects", f"$.routine_states[{routine_id!r}]"
+            )
     job.shared_data = _decoded(doc.shared_data, dict, "$.shared_data")
     job.shared_log = _decoded(doc.shared_log, list, "$.shared_log")
     job.output_log = _decoded(doc.output_log, list, "$.output_log")
@@ -198,6 +211,11 @@ def populate_job(job: JobState, data: Any) -> None:
     ]
     job.pending_tasks = decode_pending(doc.pending_tasks, "$.pending_tasks")
     job._merge_buffers = _decoded(doc.merge_buffers, dict, "$.merge_buffers")
+    for routine_id, slots in job._merge_buffers.items():
+        if not isinstance(routine_id, str) or not isinstance(slots, dict):
+            raise SerializationError(
+                "merge buffers map routine ids to slot names", f"$.merge_buffers[{routine_id!r}]"
+            )
     job._results = _decoded(doc.results, dict, "$.results")
     job._reset_history(doc.history_limit, history, doc.history_dropped)
     tracker = job.execution_tracker

@@ -50,7 +50,17 @@ def encode_value(value: Any, path: str = "$") -> Any:
     """``value`` as new JSON-compatible data (see the module documentation).
 
     The result shares no dict or list with ``value``.
+
+    Raises:
+        SerializationError: for a value that cannot be stored, naming where it is.
     """
+    try:
+        return _encode(value, path)
+    except RecursionError:
+        raise SerializationError("data nested too deeply (or containing itself)", path) from None
+
+
+def _encode(value: Any, path: str) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
@@ -59,7 +69,7 @@ def encode_value(value: Any, path: str = "$") -> Any:
     if kind is dict:
         return _encode_dict(value, path)
     if kind is list:
-        return [encode_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
     return _encode_other(value, path)
 
 
@@ -93,7 +103,7 @@ def _encode_dict(value: dict[Any, Any], path: str) -> Any:
         if type(key) is not str or key[:1] == "$":
             return {
                 "$dict": [
-                    [encode_value(k, f"{path}.<key>"), encode_value(v, f"{path}[{k!r}]")]
+                    [_encode(k, f"{path}.<key>"), _encode(v, f"{path}[{k!r}]")]
                     for k, v in value.items()
                 ]
             }
@@ -109,7 +119,7 @@ def _encode_dict(value: dict[Any, Any], path: str) -> Any:
                 plain = False
     if plain:
         return dict(value)  # JSON data already: a shallow copy is a full one
-    return {key: encode_value(item, f"{path}.{key}") for key, item in value.items()}
+    return {key: _encode(item, f"{path}.{key}") for key, item in value.items()}
 
 
 def _encode_other(value: Any, path: str) -> Any:
@@ -123,10 +133,11 @@ def _encode_other(value: Any, path: str) -> Any:
             )
         return {"$enum": name, "member": value.name}
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return {"$tuple": [encode_value(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        return {"$tuple": [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, (set, frozenset)):
         tag = "$frozenset" if isinstance(value, frozenset) else "$set"
-        return {tag: [encode_value(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        members = _in_stable_order(value)
+        return {tag: [_encode(v, f"{path}[{i}]") for i, v in enumerate(members)]}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):
@@ -148,11 +159,11 @@ def _encode_other(value: Any, path: str) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return encode_value(float(value), path)
+        return _encode(float(value), path)
     if isinstance(value, dict):
         return _encode_dict(dict(value), path)
     if isinstance(value, list):
-        return encode_value(list(value), path)
+        return _encode(list(value), path)
     if isinstance(value, type):
         raise SerializationError(f"cannot store the class {value.__qualname__} as data", path)
     name = name_of(type(value))
@@ -192,11 +203,20 @@ def _init_fields(cls: type) -> list[tuple[str, str]]:
     return [(field.name, field.name) for field in dataclasses.fields(cls) if field.init]
 
 
+def _in_stable_order(members: set[Any] | frozenset[Any]) -> list[Any]:
+    """Set members in an order that does not depend on how the set was built, so that
+    equal sets are written identically."""
+    try:
+        return sorted(members)
+    except TypeError:
+        return sorted(members, key=lambda member: (type(member).__qualname__, repr(member)))
+
+
 def _encode_fields(value: Any, path: str) -> dict[str, Any]:
     """The ``__init__`` arguments that rebuild ``value`` (fields with ``init=False``
     are left to ``__init__``)."""
     return {
-        argument: encode_value(getattr(value, attribute), f"{path}.{attribute}")
+        argument: _encode(getattr(value, attribute), f"{path}.{attribute}")
         for attribute, argument in _init_fields(type(value))
     }
 
@@ -207,13 +227,20 @@ def decode_value(data: Any, path: str = "$") -> Any:
     Raises:
         SerializationError: for anything that is not valid encoded data.
     """
+    try:
+        return _decode(data, path)
+    except RecursionError:
+        raise SerializationError("data nested too deeply", path) from None
+
+
+def _decode(data: Any, path: str) -> Any:
     kind = type(data)
     if kind is str or kind is int or kind is bool or data is None:
         return data
     if kind is float:
         return data
     if kind is list:
-        return [decode_value(item, f"{path}[{index}]") for index, item in enumerate(data)]
+        return [_decode(item, f"{path}[{index}]") for index, item in enumerate(data)]
     if kind is dict:
         if len(data) == 1:
             (key,) = data
@@ -224,14 +251,14 @@ def decode_value(data: Any, path: str = "$") -> Any:
         for key in data:
             if type(key) is not str:
                 raise SerializationError(f"object keys must be strings, not {key!r}", path)
-        return {key: decode_value(item, f"{path}.{key}") for key, item in data.items()}
+        return {key: _decode(item, f"{path}.{key}") for key, item in data.items()}
     raise SerializationError(f"unexpected {kind.__name__} in stored data", path)
 
 
 def _decode_list(body: Any, tag: str, path: str) -> list[Any]:
     if type(body) is not list:
         raise SerializationError(f"{tag} must hold a list", path)
-    return [decode_value(item, f"{path}[{index}]") for index, item in enumerate(body)]
+    return [_decode(item, f"{path}[{index}]") for index, item in enumerate(body)]
 
 
 def _decode_text(body: Any, tag: str, path: str) -> str:
@@ -309,7 +336,7 @@ def _decode_object(body: Any, path: str) -> Any:
     fields = body["fields"]
     if type(fields) is not dict:
         raise SerializationError("$object fields must be an object", path)
-    values = {key: decode_value(item, f"{path}.{key}") for key, item in fields.items()}
+    values = {key: _decode(item, f"{path}.{key}") for key, item in fields.items()}
     try:
         return cls(**values)
     except TypeError as exc:

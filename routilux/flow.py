@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from routilux._context import current_frame
+from routilux._history import MAX_HISTORY_LIMIT
 from routilux._hybrid import hybridmethod
 from routilux._job_run import JobRun
 from routilux._workers import ThreadWorkerPool
@@ -50,6 +51,15 @@ def _check_strategy(strategy: Any) -> str:
             f"Invalid execution strategy: {strategy!r}. Must be 'sequential' or 'concurrent'"
         )
     return strategy  # type: ignore[no-any-return]
+
+
+def _check_history_limit(limit: Any) -> None:
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_LIMIT
+    ):
+        raise ConfigurationError(
+            f"history_limit must be an int from 1 to {MAX_HISTORY_LIMIT} or None, not {limit!r}"
+        )
 
 
 def _check_workers(max_workers: Any) -> int:
@@ -105,15 +115,8 @@ class Flow:
         self.flow_id: str = flow_id or str(uuid4())
         self._strategy = _check_strategy(execution_strategy)
         self._worker_limit = _check_workers(max_workers)
-        if history_limit is not None and (
-            isinstance(history_limit, bool)
-            or not isinstance(history_limit, int)
-            or history_limit < 1
-        ):
-            raise ConfigurationError(
-                f"history_limit must be a positive int or None, not {history_limit!r}"
-            )
-        self.history_limit = history_limit
+        _check_history_limit(history_limit)
+        self._history_limit = history_limit
         self.store: JobStore = store if store is not None else MemoryStore()
         self.routines: dict[str, Routine] = {}
         self.connections: list[Connection] = []
@@ -140,6 +143,16 @@ class Flow:
     @execution_strategy.setter
     def execution_strategy(self, strategy: str) -> None:
         self._strategy = _check_strategy(strategy)
+
+    @property
+    def history_limit(self) -> int | None:
+        """The most history records each new job keeps (None: all)."""
+        return self._history_limit
+
+    @history_limit.setter
+    def history_limit(self, limit: int | None) -> None:
+        _check_history_limit(limit)
+        self._history_limit = limit
 
     @property
     def max_workers(self) -> int:
