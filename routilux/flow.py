@@ -638,7 +638,6 @@ class Flow:
         populate_flow(built, data)
         if instance is None:
             return built
-        instance.store = built.store if instance.store is None else instance.store
         populate_flow(instance, data)  # the document is known good: fill the real one
         return instance
 
