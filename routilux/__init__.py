@@ -4,6 +4,16 @@ Subclass :class:`Routine`, declare slots and events, wire routines in a :class:`
 and run it with :meth:`Flow.execute`, which returns the job's :class:`JobState`.
 """
 
+from routilux.builtin_routines import (
+    ConditionalRouter,
+    DataFlattener,
+    DataTransformer,
+    DataValidator,
+    ResultExtractor,
+    TextClipper,
+    TextRenderer,
+    TimeProvider,
+)
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
@@ -26,7 +36,11 @@ __version__ = "1.0.0.dev0"
 
 __all__ = [
     "CallbackOutputHandler",
+    "ConditionalRouter",
     "Connection",
+    "DataFlattener",
+    "DataTransformer",
+    "DataValidator",
     "ErrorHandler",
     "ErrorStrategy",
     "Event",
@@ -38,8 +52,12 @@ __all__ = [
     "NullOutputHandler",
     "OutputHandler",
     "QueueOutputHandler",
+    "ResultExtractor",
     "Routine",
     "Slot",
+    "TextClipper",
+    "TextRenderer",
+    "TimeProvider",
     "__version__",
     "register_serializable",
 ]

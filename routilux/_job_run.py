@@ -383,18 +383,21 @@ class JobRun:
         merged = bool(flags & MERGED) or not slot._merge_kind
         try:
             if merged:
-                slot._invoke(data)
+                result = slot._invoke(data)
             elif slot._merge_kind == MERGE_APPEND and self.max_drivers == 1:
                 buffer = self.buffers.get(frame.slot_index)
                 if buffer is None:
                     buffer = self.buffers[frame.slot_index] = {}
                 data = append_into(buffer, data)
                 merged = True
-                slot._invoke(data)
+                result = slot._invoke(data)
             else:
                 data = self._merge(frame.slot_index, slot, data)
                 merged = True
-                slot._call_merged(data)
+                result = slot._call_merged(data)
+            if result is not None:
+                # What a handler returns is that routine's result in the job.
+                self.job_state._results[frame.routine_id] = result
         except Exception as exc:
             flags = flags | MERGED if merged else flags & ~MERGED
             try:

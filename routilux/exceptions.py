@@ -12,6 +12,7 @@ tells what was wrong.
 from __future__ import annotations
 
 __all__ = [
+    "ChannelTypeError",
     "ConfigurationError",
     "DuplicateNameError",
     "EventNotFoundError",
@@ -97,3 +98,8 @@ class SerializationError(RoutiluxError, ValueError):
         super().__init__(message if path is None else f"{message} (at {path})")
         #: Where in the document the problem is, or None.
         self.path = path
+
+
+class ChannelTypeError(RoutiluxError, TypeError):
+    """A value does not match a typed channel's schema (or a channel key holds a value
+    of the wrong kind). The message names the key and the path of the wrong value."""

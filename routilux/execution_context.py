@@ -10,11 +10,14 @@ handler starts with a copy of its context (``contextvars.copy_context().run(...)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
+    from routilux.channels import Channel, TypedChannel
     from routilux.flow import Flow
     from routilux.job_state import JobState
+
+T = TypeVar("T")
 
 __all__ = ["ExecutionContext"]
 
@@ -30,3 +33,23 @@ class ExecutionContext(NamedTuple):
     flow: Flow
     job_state: JobState
     routine_id: str
+
+    def get_channel(self) -> Channel:
+        """The job's channel (its shared data as a key-value store); see
+        :mod:`routilux.channels`."""
+        return self.job_state.get_channel()
+
+    def get_typed_channel(self, schema: type[T]) -> TypedChannel[T]:
+        """The job's channel, checking values against the TypedDict ``schema``.
+
+        Raises:
+            ChannelTypeError: if ``schema`` is not a TypedDict class.
+        """
+        from routilux.channels import TypedChannel
+
+        return TypedChannel(self.job_state.get_channel(), schema)
+
+    def get_result(self, routine_id: str, default: Any = None) -> Any:
+        """What the handler of ``routine_id`` last returned in this job (when it
+        returned something other than None), or ``default``."""
+        return self.job_state.get_result(routine_id, default)

@@ -29,6 +29,7 @@ from routilux.registry import register_serializable  # noqa: F401  (0.9 code imp
 
 if TYPE_CHECKING:
     from routilux._job_run import JobRun
+    from routilux.channels import Channel
 
 __all__ = [
     "ALL_STATUSES",
@@ -112,6 +113,7 @@ class JobState:
         self._history = History(history_limit)
         # routine id -> what that routine's handler last returned (when not None).
         self._results: dict[str, Any] = {}
+        self._channel: Channel | None = None
         self._shared_log: list[dict[str, Any]] = []
         # When each log entry was appended (NaN for entries that brought a timestamp
         # of their own). Formatting an ISO string costs about a microsecond and the
@@ -356,6 +358,32 @@ class JobState:
                 }
             )
         self._updated = time()
+
+    # -- channel and results ----------------------------------------------------------
+
+    def get_channel(self) -> Channel:
+        """This job's channel: its shared data as a thread-safe key-value store (see
+        :mod:`routilux.channels`). Always the same object for a job."""
+        channel = self._channel
+        if channel is None:
+            from routilux.channels import Channel
+
+            channel = self._channel = Channel(self)
+        return channel
+
+    def get_result(self, routine_id: str, default: Any = None) -> Any:
+        """What the handler of ``routine_id`` last returned (when it returned something
+        other than None), or ``default``.
+
+        A routine with several slots has one result: the last returned by any of its
+        handlers. Results are saved with the job, so they must be storable data.
+        """
+        return self._results.get(routine_id, default)
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """All results by routine id (a new dict)."""
+        return dict(self._results)
 
     # -- errors -----------------------------------------------------------------------
 

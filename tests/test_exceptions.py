@@ -6,6 +6,7 @@ import pytest
 
 from routilux import exceptions
 from routilux.exceptions import (
+    ChannelTypeError,
     ConfigurationError,
     DuplicateNameError,
     EventNotFoundError,
@@ -35,6 +36,7 @@ ALL = [
     JobStateError,
     NoExecutionContextError,
     SerializationError,
+    ChannelTypeError,
 ]
 
 CONFIGURATION_FAMILY = [
@@ -116,3 +118,9 @@ def test_serialization_error_is_a_value_error_with_a_path():
     assert error.path == "$.routines[0].class"
     assert str(error) == "bad class (at $.routines[0].class)"
     assert SerializationError("no path").path is None
+
+
+def test_channel_type_error_is_a_type_error():
+    assert issubclass(ChannelTypeError, TypeError)
+    assert issubclass(ChannelTypeError, RoutiluxError)
+    assert not issubclass(ChannelTypeError, ValueError)
