@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from routilux.execution_tracker import ExecutionTracker
     from routilux.output_handler import OutputHandler
     from routilux.slot import Slot
+    from routilux.validation import ValidationIssue
 
 __all__ = ["Flow"]
 
@@ -129,6 +130,7 @@ class Flow:
         self._idle = threading.Condition(self._lock)
         self._active: set[JobRun] = set()
         self._last_tracker: ExecutionTracker | None = None
+        self._building_tokens: list[Any] = []
         self._pool = ThreadWorkerPool(
             _pool_size(self._worker_limit), f"routilux-{self.flow_id[:8]}"
         )
@@ -593,6 +595,38 @@ class Flow:
                 self._active.discard(run)
                 if not self._active:
                     self._idle.notify_all()
+
+    # -- building with ``with`` and checking ------------------------------------------
+
+    def __enter__(self) -> Flow:
+        """``with Flow(...) as flow:``: ``a >> b`` between routines made with
+        :func:`routilux.functional.routine` adds them to this flow and connects them.
+        Blocks nest; each thread (and asyncio task) has its own."""
+        from routilux.functional import building_flow
+
+        self._building_tokens.append(building_flow.set(self))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        from routilux.functional import building_flow
+
+        building_flow.reset(self._building_tokens.pop())
+
+    def validate(self, entry_routine_id: str | None = None) -> list[ValidationIssue]:
+        """Report wiring problems without running anything.
+
+        Errors: an entry routine that is missing or has no ``trigger`` slot, a
+        connection to a routine that is no longer in the flow. Warnings: slots nothing
+        is connected to (apart from the other slots of entry routines), keys a
+        connection maps into a slot whose handler cannot receive them, mapped keys an
+        event does not declare, routines the entry does not reach, and cycles (which
+        may be intended).
+
+        Returns the issues, errors first (an empty list when all is well).
+        """
+        from routilux.validation import validate_flow
+
+        return validate_flow(self, entry_routine_id)
 
     # -- saving and loading -----------------------------------------------------------
 

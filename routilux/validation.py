@@ -1,0 +1,182 @@
+"""Checking a flow's wiring before running it (:meth:`Flow.validate`)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
+    from routilux.slot import Slot
+
+__all__ = ["ERROR", "WARNING", "ValidationIssue", "validate_flow"]
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@attrs.frozen
+class ValidationIssue:
+    """One problem found by :meth:`Flow.validate`.
+
+    Attributes:
+        severity: ``"error"`` (the flow cannot run as asked) or ``"warning"``.
+        message: what is wrong, naming the routines, slots and events involved.
+        routine_id: the routine concerned, when there is one.
+    """
+
+    severity: str
+    message: str
+    routine_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message}"
+
+
+def _receivable(slot: Slot) -> set[str] | None:
+    """The keys a slot's handler can receive by name, or None if it takes any."""
+    handler = slot.handler
+    if handler is None:
+        return None
+    try:
+        parameters = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    if len(parameters) == 1:
+        return None  # a one-parameter handler receives the whole delivery if need be
+    return {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}
+
+
+def validate_flow(flow: Flow, entry_routine_id: str | None = None) -> list[ValidationIssue]:
+    """The issues of ``flow`` (see :meth:`Flow.validate`)."""
+    issues: list[ValidationIssue] = []
+    targeted: set[tuple[str, str]] = set()
+    edges: dict[str, set[str]] = {rid: set() for rid in flow.routines}
+
+    if entry_routine_id is not None:
+        entry = flow.routines.get(entry_routine_id)
+        if entry is None:
+            issues.append(
+                ValidationIssue(ERROR, f"entry routine '{entry_routine_id}' is not in the flow")
+            )
+        elif entry.get_slot("trigger") is None:
+            issues.append(
+                ValidationIssue(
+                    ERROR,
+                    f"entry routine '{entry_routine_id}' has no 'trigger' slot",
+                    entry_routine_id,
+                )
+            )
+
+    for connection in flow.connections:
+        source, target = connection.source_routine_id, connection.target_routine_id
+        event, slot = connection.source_event, connection.target_slot
+        if source not in flow.routines or target not in flow.routines or not event or not slot:
+            issues.append(
+                ValidationIssue(ERROR, f"connection {source} -> {target} names a missing routine")
+            )
+            continue
+        assert source is not None and target is not None
+        edges[source].add(target)
+        targeted.add((target, slot.name))
+        where = f"{source}.{event.name} -> {target}.{slot.name}"
+        mapped = dict(connection.param_mapping)
+        receivable = _receivable(slot)
+        keys = set(event.output_params)
+        if mapped:
+            keys = {mapped.get(key, key) for key in keys} | set(mapped.values())
+        if receivable is not None:
+            for key in sorted(keys - receivable):
+                issues.append(
+                    ValidationIssue(
+                        WARNING,
+                        f"{where}: key '{key}' is dropped, the handler of slot "
+                        f"'{slot.name}' has no parameter '{key}'",
+                        target,
+                    )
+                )
+        if event.output_params:
+            for source_key in sorted(set(mapped) - set(event.output_params)):
+                issues.append(
+                    ValidationIssue(
+                        WARNING,
+                        f"{where}: maps '{source_key}', which event '{event.name}' does not "
+                        f"declare (it declares {list(event.output_params)})",
+                        source,
+                    )
+                )
+
+    fed = {target for target, _ in targeted}
+    for rid, routine in flow.routines.items():
+        if "trigger" in routine._slots and rid not in fed:
+            continue  # an entry routine: its other slots are alternatives, not gaps
+        for name in routine._slots:
+            if name != "trigger" and (rid, name) not in targeted:
+                issues.append(
+                    ValidationIssue(
+                        WARNING, f"slot '{name}' of routine '{rid}' is not connected", rid
+                    )
+                )
+
+    if entry_routine_id in flow.routines:
+        reached = {entry_routine_id}
+        frontier = [entry_routine_id]
+        while frontier:
+            for nxt in edges[frontier.pop()]:
+                if nxt not in reached:
+                    reached.add(nxt)
+                    frontier.append(nxt)
+        for rid in flow.routines:
+            if rid not in reached:
+                issues.append(
+                    ValidationIssue(
+                        WARNING, f"routine '{rid}' is not reached from '{entry_routine_id}'", rid
+                    )
+                )
+
+    for cycle in _cycles(edges):
+        issues.append(
+            ValidationIssue(WARNING, "cycle: " + " -> ".join([*cycle, cycle[0]]), cycle[0])
+        )
+    return sorted(issues, key=lambda issue: issue.severity != ERROR)
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected group of routines that loops (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in edges[node]:
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
