@@ -1,0 +1,81 @@
+"""Flow.validate reports wiring problems before running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routilux import Flow, Routine
+from routilux.validation import ERROR, WARNING, ValidationIssue
+
+from helpers import Collector, Relay, Source, chain
+
+
+class TwoParameters(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, value: Any, label: Any = None) -> None:
+        return None
+
+
+class NoTrigger(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=lambda **kw: None)
+
+
+def messages(issues: list[ValidationIssue]) -> list[str]:
+    return [str(issue) for issue in issues]
+
+
+def test_a_sound_flow_has_no_issues() -> None:
+    flow = chain(("src", Source()), ("relay", Relay()), ("sink", Collector()))
+    assert flow.validate("src") == []
+    assert flow.validate() == []
+
+
+def test_entry_problems_are_errors() -> None:
+    flow = Flow("f")
+    flow.add_routine(NoTrigger(), "nt")
+    assert messages(flow.validate("missing")) == [
+        "error: entry routine 'missing' is not in the flow",
+        "warning: slot 'input' of routine 'nt' is not connected",
+    ]
+    issues = flow.validate("nt")
+    assert issues[0] == ValidationIssue(ERROR, "entry routine 'nt' has no 'trigger' slot", "nt")
+
+
+def test_unconnected_slots_unreached_routines_and_cycles_are_warnings() -> None:
+    flow = chain(("src", Source()), ("a", Relay()), ("b", Relay()))
+    flow.connect("b", "output", "a", "input")  # a <-> b
+    flow.add_routine(Collector(), "lonely")
+    assert messages(flow.validate("src")) == [
+        "warning: slot 'input' of routine 'lonely' is not connected",
+        "warning: routine 'lonely' is not reached from 'src'",
+        "warning: cycle: a -> b -> a",
+    ]
+    assert all(issue.severity == WARNING for issue in flow.validate("src"))
+
+
+def test_keys_a_handler_cannot_receive_are_reported() -> None:
+    flow = Flow("f")
+    flow.add_routine(Source(), "src")
+    flow.add_routine(TwoParameters(), "two")
+    flow.connect("src", "output", "two", "input", {"value": "amount"})
+    text = messages(flow.validate("src"))
+    assert (
+        "warning: src.output -> two.input: key 'amount' is dropped, the handler of slot "
+        "'input' has no parameter 'amount'"
+    ) in text
+    flow.connect("src", "output", "two", "input", {"missing": "label"})
+    text = messages(flow.validate("src"))
+    assert any("maps 'missing', which event 'output' does not declare" in line for line in text)
+
+
+def test_errors_come_first() -> None:
+    flow = chain(("src", Source()), ("a", Relay()))
+    flow.connect("a", "output", "a", "input")
+    issues = flow.validate("nowhere")
+    assert [issue.severity for issue in issues][:1] == [ERROR]
+    assert "cycle: a -> a" in messages(issues)[-1]
