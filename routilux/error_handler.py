@@ -117,7 +117,9 @@ def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 class ErrorHandler:
     """A reaction to failures: a strategy and its retry settings.
 
-    Arguments (positional in this order, as in 0.9):
+    The arguments may be given positionally, in this order, as in 0.9.
+
+    Arguments:
         strategy: an :class:`ErrorStrategy` or its value (``"stop"``, ``"continue"``,
             ``"retry"``, ``"skip"``; any case).
         max_retries: how many times RETRY runs a failed activation again.

@@ -1,0 +1,36 @@
+"""Sphinx configuration for the Routilux documentation."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import routilux  # noqa: E402
+
+project = "Routilux"
+author = "The Routilux team"
+copyright = "2026, The Routilux team"
+version = release = routilux.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+]
+
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+
+html_theme = "alabaster"
+html_theme_options = {
+    "description": "Event-driven dataflow for Python",
+    "fixed_sidebar": True,
+}
+html_static_path: list[str] = []
+exclude_patterns = ["_build"]

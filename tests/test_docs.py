@@ -1,0 +1,140 @@
+"""The documentation builds without warnings, and every tutorial is true.
+
+A tutorial page includes each script of ``tutorials/`` with ``literalinclude`` and
+shows its output in the next ``.. code-block:: text`` with ``:class: output``. This
+test runs every script and compares what it prints with what the page shows, after
+normalising timestamps, ids and timing figures; a block with ``:class: output
+unordered`` is compared as a multiset of lines (concurrent output).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+TUTORIALS = ROOT / "tutorials"
+
+_INCLUDE = re.compile(r"^\.\. literalinclude:: (?P<path>\S+\.py)\s*$")
+_BLOCK = re.compile(r"^\.\. code-block:: text\s*$")
+
+_NORMALISE = [
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?"), "<time>"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    (re.compile(r"0x[0-9a-f]+"), "<id>"),
+    (re.compile(r"\d+\.\d+ s\b"), "<seconds> s"),
+    (re.compile(r"\d+(\.\d+)? ms\b"), "<ms> ms"),
+    (re.compile(r"'execution_time': [0-9.e-]+"), "'execution_time': <seconds>"),
+    (re.compile(r"\d{9,}\.\d+"), "<epoch>"),
+]
+
+
+def normalise(text: str) -> list[str]:
+    for pattern, replacement in _NORMALISE:
+        text = pattern.sub(replacement, text)
+    return [line.rstrip() for line in text.strip("\n").splitlines()]
+
+
+def examples() -> list[tuple[str, Path, list[str], bool]]:
+    """(page, script, expected output lines, unordered) for every tutorial step."""
+    found = []
+    for page in sorted(DOCS.rglob("*.rst")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        index = 0
+        while index < len(lines):
+            match = _INCLUDE.match(lines[index])
+            index += 1
+            if not match:
+                continue
+            script = (page.parent / match["path"]).resolve()
+            while index < len(lines) and not _BLOCK.match(lines[index]):
+                if _INCLUDE.match(lines[index]):
+                    raise AssertionError(f"{page}: {script.name} has no output block")
+                index += 1
+            assert index < len(lines), f"{page}: {script.name} has no output block"
+            index += 1
+            options = []
+            while index < len(lines) and lines[index].strip().startswith(":"):
+                options.append(lines[index].strip())
+                index += 1
+            assert any(o.startswith(":class:") and "output" in o for o in options), (
+                f"{page}: the block after {script.name} is not marked ':class: output'"
+            )
+            unordered = any("unordered" in o for o in options)
+            body = []
+            while index < len(lines) and (lines[index].startswith("   ") or not lines[index]):
+                body.append(lines[index][3:])
+                index += 1
+            found.append(
+                (str(page.relative_to(DOCS)), script, normalise("\n".join(body)), unordered)
+            )
+    return found
+
+
+EXAMPLES = examples()
+
+
+def run(script: Path) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=script.parent,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("page", "script", "expected", "unordered"),
+    EXAMPLES,
+    ids=[f"{page}:{script.name}" for page, script, _, _ in EXAMPLES],
+)
+def test_tutorial_output_matches_the_page(
+    page: str, script: Path, expected: list[str], unordered: bool
+) -> None:
+    printed = normalise(run(script))
+    if unordered:
+        assert Counter(printed) == Counter(expected)
+    else:
+        assert printed == expected
+
+
+def test_every_tutorial_script_is_on_a_page() -> None:
+    shown = {script for _, script, _, _ in EXAMPLES}
+    scripts = {path.resolve() for path in TUTORIALS.rglob("*.py")}
+    assert scripts - shown == set(), "tutorial scripts no page includes"
+    assert shown <= scripts, "pages include scripts that are not in tutorials/"
+
+
+def test_sphinx_builds_without_warnings(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr or completed.stdout
+    assert (tmp_path / "html" / "index.html").exists()
