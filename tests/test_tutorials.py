@@ -35,3 +35,12 @@ def test_every_tutorial_script_runs() -> None:
     assert scripts
     for script in scripts:
         run(str(script.relative_to(TUTORIALS)))
+
+
+def test_the_readme_example_is_the_quickstart_script() -> None:
+    readme = (TUTORIALS.parent / "README.md").read_text(encoding="utf-8")
+    script = (TUTORIALS / "quickstart.py").read_text(encoding="utf-8")
+    code = script.split('"""', 2)[2].strip()
+    assert f"```python\n{code}\n```" in readme
+    printed = run("quickstart.py").strip()
+    assert f"```text\n{printed}\n```" in readme
