@@ -20,6 +20,7 @@ import functools
 import sys
 import types
 import typing
+from collections import abc
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
@@ -110,6 +111,10 @@ class Channel:
         Raises:
             ChannelTypeError: if ``key`` holds something that is not a number.
         """
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise ChannelTypeError(
+                f"increment of channel key '{key}' needs a number, not {amount!r}"
+            )
         job = self._job
         with job._lock:
             current = job.shared_data.get(key, 0)
@@ -233,13 +238,13 @@ def check_value(value: Any, kind: Any, key: str, path: str) -> None:
             if value == allowed and type(value) is type(allowed):
                 return
         raise _fail(key, path, f"one of {list(get_args(kind))!r}", value)
-    if origin in (list, set, frozenset) or origin is typing.Sequence:
+    if origin in (list, set, frozenset, abc.Sequence):
         _check_collection(value, origin, kind, key, path)
         return
     if origin is tuple:
         _check_tuple(value, kind, key, path)
         return
-    if origin is dict or origin is typing.Mapping:
+    if origin in (dict, abc.Mapping):
         if not isinstance(value, dict):
             raise _fail(key, path, "a dict", value)
         key_kind, item_kind = get_args(kind) or (Any, Any)
@@ -284,18 +289,37 @@ def _schema_keys(schema: Any) -> tuple[dict[str, Any], frozenset[str]]:
     import annotations``) Python 3.10 and 3.11 cannot see those wrappers when they build
     ``__required_keys__``.
     """
-    hints = typing.get_type_hints(schema, include_extras=True)
+    try:
+        hints = typing.get_type_hints(schema, include_extras=True)
+    except Exception as exc:
+        raise ChannelTypeError(
+            f"cannot read the annotations of {schema.__qualname__}: {exc} (a TypedDict "
+            "referring to names defined inside a function cannot be resolved)"
+        ) from None
     required = set()
     for name, hint in hints.items():
-        marker = get_origin(hint)
-        marker_name = getattr(marker, "_name", None) or getattr(marker, "__name__", "")
-        if marker in _NOT_REQUIRED and marker_name == "NotRequired":
+        marker = _requiredness(hint)
+        if marker == "NotRequired":
             continue
-        if (marker in _NOT_REQUIRED and marker_name == "Required") or (
-            name in schema.__required_keys__
-        ):
+        if marker == "Required" or name in schema.__required_keys__:
             required.add(name)
     return hints, frozenset(required)
+
+
+def _requiredness(hint: Any) -> str | None:
+    """ "Required", "NotRequired" or None, looking through Annotated[...] wrappers."""
+    while True:
+        origin = get_origin(hint)
+        if origin is typing.Annotated:
+            hint = get_args(hint)[0]
+            continue
+        if origin in _NOT_REQUIRED:
+            name = getattr(origin, "_name", None) or getattr(origin, "__name__", "")
+            if name in ("Required", "NotRequired"):
+                return str(name)
+            hint = get_args(hint)[0]  # ReadOnly[...]
+            continue
+        return None
 
 
 def _check_typeddict(value: Any, schema: Any, key: str, path: str) -> None:
@@ -331,11 +355,15 @@ def _check_tuple(value: Any, kind: Any, key: str, path: str) -> None:
     if not isinstance(value, tuple):
         raise _fail(key, path, _describe(kind), value)
     arguments = get_args(kind)
+    if not arguments:  # tuple[()]: the empty tuple
+        if value:
+            raise _fail(key, path, "an empty tuple", value)
+        return
     if len(arguments) == 2 and arguments[1] is Ellipsis:
         for index, item in enumerate(value):
             check_value(item, arguments[0], key, f"{path}[{index}]")
         return
-    if arguments and len(arguments) != len(value):
+    if len(arguments) != len(value):
         raise _fail(key, path, f"a tuple of {len(arguments)} items", value)
     for index, (item, item_kind) in enumerate(zip(value, arguments, strict=False)):
         check_value(item, item_kind, key, f"{path}[{index}]")

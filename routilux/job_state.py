@@ -21,6 +21,7 @@ from uuid import uuid4
 
 from routilux._history import History
 from routilux._hybrid import hybridmethod
+from routilux.channels import Channel
 from routilux.exceptions import InvalidPayloadError, JobStateError
 from routilux.execution_record import ExecutionRecord
 from routilux.execution_tracker import ExecutionTracker
@@ -29,7 +30,6 @@ from routilux.registry import register_serializable  # noqa: F401  (0.9 code imp
 
 if TYPE_CHECKING:
     from routilux._job_run import JobRun
-    from routilux.channels import Channel
 
 __all__ = [
     "ALL_STATUSES",
@@ -113,7 +113,7 @@ class JobState:
         self._history = History(history_limit)
         # routine id -> what that routine's handler last returned (when not None).
         self._results: dict[str, Any] = {}
-        self._channel: Channel | None = None
+        self._channel = Channel(self)
         self._shared_log: list[dict[str, Any]] = []
         # When each log entry was appended (NaN for entries that brought a timestamp
         # of their own). Formatting an ISO string costs about a microsecond and the
@@ -364,12 +364,7 @@ class JobState:
     def get_channel(self) -> Channel:
         """This job's channel: its shared data as a thread-safe key-value store (see
         :mod:`routilux.channels`). Always the same object for a job."""
-        channel = self._channel
-        if channel is None:
-            from routilux.channels import Channel
-
-            channel = self._channel = Channel(self)
-        return channel
+        return self._channel
 
     def get_result(self, routine_id: str, default: Any = None) -> Any:
         """What the handler of ``routine_id`` last returned (when it returned something
