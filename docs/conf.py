@@ -34,3 +34,25 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 exclude_patterns = ["_build"]
+
+
+def _resolve_public_name(app, env, node, contnode):  # type: ignore[no-untyped-def]
+    """Let ``routilux.Flow`` and ``Flow.execute`` (the names users import) link to
+    ``routilux.flow.Flow`` and its members (where autodoc documents them)."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py":
+        return None
+    name, dot, rest = target.removeprefix("routilux.").partition(".")
+    if name not in routilux.__all__:
+        return None
+    module = getattr(getattr(routilux, name), "__module__", None)
+    if not module:
+        return None
+    canonical = f"{module}.{name}{dot}{rest}"
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode
+    )
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("missing-reference", _resolve_public_name)

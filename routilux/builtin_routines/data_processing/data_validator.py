@@ -36,8 +36,8 @@ class DataValidator(Routine):
     ``validated_data`` and ``invalid`` with ``errors`` and ``data``.
 
     Config: ``rules`` ({}: field -> validator; ``"items"`` for list items, ``"value"``
-    for anything else), ``strict_mode`` (False: stop at the first error of each pass),
-    ``required_fields`` ([]), ``allow_extra_fields`` (True).
+    for anything else), ``strict_mode`` (False: collect every error; True: stop at the
+    first error of each pass), ``required_fields`` ([]), ``allow_extra_fields`` (True).
 
     A validator is a builtin name (``not_empty``, ``is_string``, ``is_int``,
     ``is_float``, ``is_number``, ``is_dict``, ``is_list``, ``is_positive``,
