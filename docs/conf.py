@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-import routilux  # noqa: E402
+import routilux
 
 project = "Routilux"
 author = "The Routilux team"
