@@ -26,7 +26,7 @@ from routilux._documents import (
 from routilux._merge import APPEND, OVERRIDE
 from routilux._values import decode_value, encode_value
 from routilux.error_handler import ErrorHandler
-from routilux.exceptions import RoutiluxError, SerializationError
+from routilux.exceptions import ConfigurationError, RoutiluxError, SerializationError
 from routilux.registry import (
     reference_to_class,
     reference_to_function,
@@ -255,6 +255,10 @@ def _build_routine(doc: RoutineDoc, where: str) -> Routine:
                 event.output_params = list(event_doc.output_params)
         except RoutiluxError as exc:
             raise SerializationError(str(exc), f"{where}.events[{index}]") from None
+    try:
+        routine._validate_config()
+    except ConfigurationError as exc:
+        raise SerializationError(str(exc), f"{where}.config") from None
     return routine
 
 

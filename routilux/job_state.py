@@ -194,6 +194,18 @@ class JobState:
                 state.update(updates)
         self._updated = time()
 
+    def _update_routine_state(
+        self, routine_id: str, update: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Framework bookkeeping: ``update(state)`` under the job's lock, so concurrent
+        read-modify-write updates of one routine's state are not lost."""
+        with self._lock:
+            state = self.routine_states.get(routine_id)
+            if state is None:
+                state = self.routine_states[routine_id] = {}
+            update(state)
+        self._updated = time()
+
     # -- history ----------------------------------------------------------------------
 
     def record_execution(

@@ -165,6 +165,11 @@ class Routine:
         """A shallow copy of the configuration."""
         return dict(self._config)
 
+    def _validate_config(self) -> None:
+        """Called after a document's config is loaded into this routine; a subclass
+        whose :meth:`set_config` checks values raises ConfigurationError here for the
+        same values, so a bad document is refused when it is loaded."""
+
     # -- error handling ---------------------------------------------------------------
 
     def set_error_handler(self, handler: ErrorHandler | None) -> None:

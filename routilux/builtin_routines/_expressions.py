@@ -10,13 +10,14 @@ a hundred lines is easy to audit, and general "safe eval" libraries have had esc
 through attribute access; here no attribute of any object can be reached except the
 listed methods of dict, list, tuple and str, no name exists but ``data``, ``config``,
 ``stats`` and the listed functions, and the cost of an evaluation is bounded (no
-loops, no comprehensions, no exponentiation, size-checked repetition).
+loops, no comprehensions, no exponentiation, no string formatting, size-checked
+repetition, ``round`` and ``sum`` limited to what cannot hide a power or a copy loop).
 
 Allowed: literals and tuple/list/dict/set displays; ``and``/``or``/``not``; ``+ - * /
-// %`` and unary ``- +``; comparisons including ``in``, ``not in``, ``is``, ``is not``;
-``x if c else y``; subscripts and slices; calls of ``len str int float bool abs min max
-round sum any all sorted isinstance`` and of the methods ``get keys values items
-startswith endswith lower upper strip split count index``.
+// %`` (``%`` on numbers only) and unary ``- +``; comparisons including ``in``, ``not
+in``, ``is``, ``is not``; ``x if c else y``; subscripts and slices; calls of ``len str
+int float bool abs min max round sum any all sorted isinstance`` and of the methods
+``get keys values items startswith endswith lower upper strip split count index``.
 """
 
 from __future__ import annotations
@@ -44,13 +45,29 @@ _TYPES: dict[str, type] = {
     "set": set,
 }
 
+_MAX_ROUND_DIGITS = 400  # beyond any float's exponent; larger ones build 10**n
+
+
+def _round(number: Any, ndigits: Any = None) -> Any:
+    if isinstance(ndigits, int) and abs(ndigits) > _MAX_ROUND_DIGITS:
+        raise ValueError(f"round() with {ndigits} digits is not allowed in a condition")
+    return round(number, ndigits)
+
+
+def _sum(values: Any, start: Any = 0) -> Any:
+    # sum(lists, []) would concatenate in a loop the size checks cannot see
+    if isinstance(start, bool) or not isinstance(start, (int, float)):
+        raise ValueError("sum() in a condition adds numbers only")
+    return sum(values, start)
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "abs": abs,
     "min": min,
     "max": max,
-    "round": round,
-    "sum": sum,
+    "round": _round,
+    "sum": _sum,
     "any": any,
     "all": all,
     "sorted": sorted,
@@ -149,6 +166,8 @@ def compile_condition(text: str) -> ast.Expression:
             node.attr.startswith("_") or not any(node.attr in m for m in _METHODS.values())
         ):
             raise ConfigurationError(f"condition {text!r} uses attribute '{node.attr}'")
+        if isinstance(node, ast.Dict) and None in node.keys:
+            raise ConfigurationError(f"condition {text!r} unpacks a dict with **")
         if isinstance(node, ast.Call) and node.keywords:
             raise ConfigurationError(f"condition {text!r} passes keyword arguments")
         if isinstance(node, ast.Call) and not isinstance(node.func, (ast.Name, ast.Attribute)):
@@ -193,6 +212,8 @@ def _evaluate(node: ast.expr, names: Mapping[str, Any]) -> Any:
         left, right = _evaluate(node.left, names), _evaluate(node.right, names)
         if isinstance(node.op, ast.Mult):
             _check_repetition(left, right)
+        elif isinstance(node.op, ast.Mod) and isinstance(left, (str, bytes)):
+            raise ValueError("string formatting with % is not allowed in a condition")
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.Compare):
         left = _evaluate(node.left, names)
@@ -245,11 +266,27 @@ def _callable(node: ast.expr, names: Mapping[str, Any]) -> Callable[..., Any]:
 
 
 def _check_repetition(left: Any, right: Any) -> None:
-    """Refuse ``"x" * 10**9`` and the like: a sequence times a large number."""
+    """Refuse ``"x" * 10**9`` and the like: a sequence times a large number, counting
+    what nested sequences hold (``['a' * 1000] * 1000`` is a million characters)."""
     for sequence, count in ((left, right), (right, left)):
-        if (
-            isinstance(sequence, (str, list, tuple, bytes))
-            and isinstance(count, int)
-            and len(sequence) * max(count, 0) > _MAX_SEQUENCE
-        ):
+        if not isinstance(sequence, (str, list, tuple, bytes)) or not isinstance(count, int):
+            continue
+        if count > 0 and _size(sequence, _MAX_SEQUENCE // count + 1) * count > _MAX_SEQUENCE:
             raise ValueError("repetition too large in a condition")
+
+
+def _size(value: Any, limit: int) -> int:
+    """Items and characters in ``value``, counted through nested sequences; stops
+    counting once past ``limit`` (so the walk itself stays cheap)."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if not isinstance(value, (list, tuple, dict, set, frozenset)):
+        return 1
+    total = len(value)
+    items = value.values() if isinstance(value, dict) else value
+    for item in items:
+        if total > limit:
+            break
+        if isinstance(item, (str, bytes, list, tuple, dict, set, frozenset)):
+            total += _size(item, limit - total)
+    return total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -76,20 +77,17 @@ class ConditionalRouter(Routine):
             raise ConfigurationError(
                 f"{self!r}: routes cannot change while the router runs in a job"
             )
-        for name, condition in _pairs(kwargs.get("routes", ())):
-            _check_condition(name, condition)
+        names = _check_routes(kwargs.get("routes", ()), kwargs.get("default_route"))
         super().set_config(**kwargs)
-        for name, _ in _pairs(kwargs.get("routes", ())):
-            self._ensure_event(name)
-        default = kwargs.get("default_route")
-        if default is not None:
-            self._ensure_event(default)
+        for name in names:
+            if self.get_event(name) is None:
+                self.define_event(name, ["data", "route"])
 
-    def _ensure_event(self, name: Any) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"a route name must be a non-empty string, not {name!r}")
-        if self.get_event(name) is None:
-            self.define_event(name, ["data", "route"])
+    def _validate_config(self) -> None:
+        """Check the routes of a loaded document as :meth:`set_config` would."""
+        for name in _check_routes(self.get_config("routes"), self.get_config("default_route")):
+            if self.get_event(name) is None:
+                raise ConfigurationError(f"{self!r} has no event for route '{name}'")
 
     # -- routing ----------------------------------------------------------------------
 
@@ -108,10 +106,9 @@ class ConditionalRouter(Routine):
         for name in matched:
             self.emit(name, data=value, route=name)
         if ctx is not None and matched:
-            counts = dict(stats.get("route_counts", {}))
-            for name in matched:
-                counts[name] = counts.get(name, 0) + 1
-            ctx.job_state._merge_routine_state(ctx.routine_id, {"route_counts": counts})
+            ctx.job_state._update_routine_state(
+                ctx.routine_id, functools.partial(_count_routes, matched)
+            )
 
     def matching_routes(self, data: Any, stats: dict[str, Any] | None = None) -> list[str]:
         """The names of the routes ``data`` takes (at most one under first_match)."""
@@ -138,6 +135,35 @@ class ConditionalRouter(Routine):
         except Exception as exc:
             logger.warning("condition of route '%s' raised %s: %s", name, type(exc).__name__, exc)
             return False
+
+
+def _count_routes(matched: list[str], state: dict[str, Any]) -> None:
+    counts = dict(state.get("route_counts", {}))
+    for name in matched:
+        counts[name] = counts.get(name, 0) + 1
+    state["route_counts"] = counts
+
+
+def _check_routes(routes: Any, default_route: Any) -> list[str]:
+    """The route names (and the default route) after checking every name and condition.
+
+    Raises:
+        ConfigurationError: for a malformed route, name or condition.
+    """
+    names = []
+    for name, condition in _pairs(routes):
+        _check_name(name)
+        _check_condition(name, condition)
+        names.append(name)
+    if default_route is not None:
+        _check_name(default_route)
+        names.append(default_route)
+    return names
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"a route name must be a non-empty string, not {name!r}")
 
 
 def _pairs(routes: Any) -> list[tuple[Any, Any]]:
@@ -205,6 +231,13 @@ def _make_plan(function: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
             )
         return "keywords", tuple(named)
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    takes_more = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    if len(required) > len(_ARGUMENTS) or not (positional or takes_more):
+        raise ConfigurationError(
+            f"condition {function!r} must accept (data), (data, config) or "
+            "(data, config, stats)"
+        )
     count = max(1, min(len(positional), 3))
     return "positional", _ARGUMENTS[:count]
 

@@ -29,7 +29,7 @@ def _fenced_blocks(text: str, language: str) -> list[str]:
 
 
 def _interpreter_output(data: Any, config: dict[str, Any]) -> Extraction | None:
-    if not isinstance(data, list):
+    if not isinstance(data, list) or not config.get("format_interpreter_output", True):
         return None
     shaped = [item for item in data if isinstance(item, dict) and "format" in item]
     if not shaped:
