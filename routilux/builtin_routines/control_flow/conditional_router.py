@@ -235,8 +235,7 @@ def _make_plan(function: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
     takes_more = any(p.kind is p.VAR_POSITIONAL for p in parameters)
     if len(required) > len(_ARGUMENTS) or not (positional or takes_more):
         raise ConfigurationError(
-            f"condition {function!r} must accept (data), (data, config) or "
-            "(data, config, stats)"
+            f"condition {function!r} must accept (data), (data, config) or (data, config, stats)"
         )
     count = max(1, min(len(positional), 3))
     return "positional", _ARGUMENTS[:count]
