@@ -24,6 +24,7 @@ from routilux._documents import (
 from routilux._history import MAX_HISTORY_LIMIT
 from routilux._values import decode_value, encode_value
 from routilux.exceptions import SerializationError
+from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import ALL_STATUSES, JobState
 
 __all__ = [
@@ -115,34 +116,44 @@ def job_to_document(job: JobState) -> dict[str, Any]:
             "output_log": encode_value(job.output_log, "$.output_log"),
             "errors": encode_value(job.errors, "$.errors"),
             "pause_points": encode_value(job.pause_points, "$.pause_points"),
-            "deferred_events": [
-                {
-                    "routine_id": event["routine_id"],
-                    "event_name": event["event_name"],
-                    "data": encode_value(event["data"], f"$.deferred_events[{index}].data"),
-                    "timestamp": event["timestamp"],
-                }
-                for index, event in enumerate(job.deferred_events)
-            ],
+            "deferred_events": encode_deferred(job.deferred_events),
             "pending_tasks": encode_pending(job.pending_tasks, "$.pending_tasks"),
             "merge_buffers": encode_value(job._merge_buffers, "$.merge_buffers"),
             "results": encode_value(job._results, "$.results"),
             "history_limit": job.history_limit,
             "history_dropped": job.history_dropped,
             "execution_history": encode_history_rows(job._history.rows(), 0),
-            "execution_tracker": {
-                "routine_executions": encode_value(
-                    tracker.routine_executions, "$.execution_tracker.routine_executions"
-                ),
-                "performance_metrics": encode_value(
-                    tracker.performance_metrics, "$.execution_tracker.performance_metrics"
-                ),
-                "recorded_events": encode_value(
-                    tracker._recorded_events, "$.execution_tracker.recorded_events"
-                ),
-            },
+            "execution_tracker": encode_tracker(tracker),
         }
     return document
+
+
+def encode_deferred(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``deferred_events`` entry of a job document."""
+    return [
+        {
+            "routine_id": event["routine_id"],
+            "event_name": event["event_name"],
+            "data": encode_value(event["data"], f"$.deferred_events[{index}].data"),
+            "timestamp": event["timestamp"],
+        }
+        for index, event in enumerate(events)
+    ]
+
+
+def encode_tracker(tracker: ExecutionTracker) -> dict[str, Any]:
+    """The ``execution_tracker`` entry of a job document (call with its lock held)."""
+    return {
+        "routine_executions": encode_value(
+            tracker.routine_executions, "$.execution_tracker.routine_executions"
+        ),
+        "performance_metrics": encode_value(
+            tracker.performance_metrics, "$.execution_tracker.performance_metrics"
+        ),
+        "recorded_events": encode_value(
+            tracker._recorded_events, "$.execution_tracker.recorded_events"
+        ),
+    }
 
 
 def _decoded(value: Any, kind: type, where: str) -> Any:

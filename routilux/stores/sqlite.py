@@ -25,7 +25,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from routilux._documents import JOB_FORMAT, VERSION
-from routilux._job_document import encode_pending
+from routilux._job_document import encode_deferred, encode_pending, encode_tracker
 from routilux._job_run import ENTRY, MERGED
 from routilux._values import encode_payload, encode_value
 from routilux.exceptions import ConfigurationError
@@ -368,7 +368,7 @@ class _JobWriter:
         encode: _CachedEncoder,
     ) -> None:
         log = job_state._formatted_log()
-        with job_state._lock:
+        with job_state._lock, job_state.execution_tracker._lock:
             snapshot = _snapshot(job_state, buffers, delayed)
             snapshot["pending_from"] = batch.pending_from
             batch.snapshot = _dumps(snapshot)
@@ -479,29 +479,11 @@ def _snapshot(
         "updated_at": datetime.fromtimestamp(job_state._updated).isoformat(),
         "routine_states": encode_value(job_state.routine_states, "$.routine_states"),
         "shared_data": encode_value(job_state.shared_data, "$.shared_data"),
-        "deferred_events": [
-            {
-                "routine_id": event["routine_id"],
-                "event_name": event["event_name"],
-                "data": encode_value(event["data"], f"$.deferred_events[{index}].data"),
-                "timestamp": event["timestamp"],
-            }
-            for index, event in enumerate(job_state.deferred_events)
-        ],
+        "deferred_events": encode_deferred(job_state.deferred_events),
         "merge_buffers": encode_value(buffers, "$.merge_buffers"),
         "results": encode_value(job_state._results, "$.results"),
         "history_limit": job_state.history_limit,
         "history_dropped": job_state.history_dropped,
-        "execution_tracker": {
-            "routine_executions": encode_value(
-                tracker.routine_executions, "$.execution_tracker.routine_executions"
-            ),
-            "performance_metrics": encode_value(
-                tracker.performance_metrics, "$.execution_tracker.performance_metrics"
-            ),
-            "recorded_events": encode_value(
-                tracker._recorded_events, "$.execution_tracker.recorded_events"
-            ),
-        },
+        "execution_tracker": encode_tracker(tracker),
         "delayed": delayed,
     }
