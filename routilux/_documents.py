@@ -233,6 +233,8 @@ def structure(data: Any, kind: type[T], what: str) -> T:
         path = None
         if problems and " @ " in problems[0]:
             path = problems[0].rsplit(" @ ", 1)[1]
+            if len(problems) == 1:  # the path is added once, by SerializationError
+                problems = [problems[0].rsplit(" @ ", 1)[0]]
         raise SerializationError(f"invalid {what}: " + "; ".join(problems), path) from None
 
 

@@ -201,9 +201,9 @@ class JobRun:
         job_state = self.job_state
         entry_id = self.entry_routine_id
         assert entry_id is not None
-        self.flow._run_started(self)
         self._attach()
         job_state.status = RUNNING
+        self.flow._run_started(self)  # after the status, as on resume: stores see "running"
         job_state.record_execution(entry_id, "start", entry_params)
         job_state.execution_tracker.record_routine_start(entry_id, entry_params)
         job_state._settled.clear()

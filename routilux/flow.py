@@ -405,7 +405,8 @@ class Flow:
         kept in ``job_state.pending_tasks``. Called from outside the job it returns
         once nothing of the job is running (so the JobState can be saved); called
         from one of the job's own handlers it returns at once and the job settles
-        when that handler returns. Pausing a paused job does nothing.
+        when that handler returns. Pausing a paused job does nothing. A retry waiting
+        for its delay is kept as pending work too and runs as soon as the job resumes.
 
         Raises:
             FlowMismatchError: the job belongs to another flow.

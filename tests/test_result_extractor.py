@@ -137,7 +137,8 @@ def test_code_block_of_a_configured_language():
         "extracted_result": "print(1)\n",
         "format": "python",
         "metadata": {
-            "extraction_method": "code_block",
+            "extraction_method": "python_code_block",
+            "block_count": 1,
             "extractor": "code_block",
             "strategy": "auto",
         },
@@ -165,6 +166,14 @@ def test_extract_code_blocks_off_skips_code_blocks():
     assert extractor(extract_code_blocks=False).extract_value(text) == failure(text)
 
 
+def test_fences_may_put_the_language_in_braces_and_blocks_keep_their_order():
+    text = "```{python}\nfirst\n```\n```python\nsecond\n```\n```{json}\n[1]\n```"
+    result = extractor(extract_json_blocks=False).extract_value(text)
+    assert result["extracted_result"] == "second\n"
+    assert result["metadata"]["block_count"] == 2
+    assert extractor().extract_value(text)["extracted_result"] == [1]
+
+
 def test_a_language_not_configured_is_not_extracted():
     text = "```ruby\nputs 1\n```"
     assert extractor().extract_value(text) == failure(text)
@@ -183,6 +192,7 @@ def test_xml_blocks_come_from_code_block_unless_the_xml_extractor_is_enabled():
         "format": "xml",
         "metadata": {
             "extraction_method": "xml_code_block",
+            "block_count": 1,
             "extractor": "xml_code_block",
             "strategy": "auto",
         },
@@ -204,12 +214,30 @@ def test_interpreter_output_joins_output_contents_and_plain_strings():
         "format": "interpreter_output",
         "metadata": {
             "extraction_method": "interpreter_output",
+            "output_count": 3,
+            "line_count": 3,
             "extractor": "interpreter_output",
             "strategy": "auto",
         },
         "confidence": 0.5,
         "extraction_path": ["interpreter_output"],
     }
+
+
+@pytest.mark.parametrize(
+    "data", [[{"format": "image"}], [{"format": "output", "content": "  "}], ["a", {"x": 1}]]
+)
+def test_a_list_without_output_lines_or_interpreter_items_is_not_interpreter_output(data):
+    result = extractor().extract_value(data)
+    assert result["extracted_result"] == data
+    assert result["extraction_path"] == ["list_extractor"]
+    assert result["confidence"] == 0.7
+
+
+def test_a_dict_with_content_but_no_format_marks_interpreter_output():
+    result = extractor().extract_value([{"content": "ignored"}, "shown"])
+    assert result["extracted_result"] == "shown"
+    assert result["format"] == "interpreter_output"
 
 
 def test_format_interpreter_output_off_disables_the_interpreter_extractor():
@@ -225,6 +253,7 @@ def test_a_list_without_interpreter_items_is_passed_through():
         "format": "list",
         "metadata": {
             "extraction_method": "direct",
+            "item_count": 2,
             "extractor": "list_extractor",
             "strategy": "auto",
         },
@@ -240,6 +269,7 @@ def test_a_dict_is_passed_through():
         "format": "dict",
         "metadata": {
             "extraction_method": "direct",
+            "key_count": 1,
             "extractor": "dict_extractor",
             "strategy": "auto",
         },
@@ -428,7 +458,9 @@ def test_a_raising_extractor_is_recorded_and_the_others_go_on(caplog):
     with caplog.at_level(logging.WARNING, logger="routilux"):
         result = routine.extract_value('{"a": 1}')
     assert result["extraction_path"] == ["json_string"]
-    assert result["metadata"]["errors"] == ["boom: extractor exploded"]
+    assert result["metadata"]["errors"] == [
+        {"extractor": "boom", "error": "Extractor 'boom' failed: extractor exploded"}
+    ]
     assert any("extractor exploded" in r.getMessage() for r in caplog.records)
 
 
@@ -443,7 +475,9 @@ def test_log_errors_off_keeps_the_log_quiet(caplog):
 def test_continue_on_error_off_stops_at_the_first_failure():
     routine = extractor(continue_on_error=False, log_errors=False, extractor_priority=["boom"])
     routine.register_extractor("boom", boom)
-    assert routine.extract_value('{"a": 1}') == failure('{"a": 1}', ["boom: extractor exploded"])
+    assert routine.extract_value('{"a": 1}') == failure(
+        '{"a": 1}', [{"extractor": "boom", "error": "Extractor 'boom' failed: extractor exploded"}]
+    )
     routine.set_config(return_original_on_failure=False)
     with pytest.raises(ValueError, match=r"All extractors failed\..*extractor exploded"):
         routine.extract_value('{"a": 1}')

@@ -192,6 +192,37 @@ def test_data_that_cannot_be_stored_fails_the_job_clearly(tmp_path: Path) -> Non
     assert final["strategy"] == "store"
 
 
+def test_a_finished_job_whose_last_write_fails_is_not_listed_as_unfinished(
+    tmp_path: Path,
+) -> None:
+    class Opaque:
+        pass
+
+    class LateHoarder(Routine):
+        """Stores something unsaveable after the job's first (and only) checkpoint."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.keep)
+
+        def keep(self, value: Any) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            ctx.job_state.update_shared_data("lock", Opaque())
+
+    flow = chain(("src", Source()), ("hoarder", LateHoarder()))
+    store = store_at(tmp_path, checkpoint_every=1000)
+    flow.store = store
+    job = flow.execute("src", {"count": 2})
+    assert job.status == "completed"
+    assert [error["strategy"] for error in job.errors] == ["store"]
+    assert store.unfinished_job_ids() == []
+    stored = store.load(job.job_id)
+    assert stored is not None
+    assert stored.status == "completed"
+    assert stored.pending_tasks == []
+
+
 def test_concurrent_jobs_and_concurrent_strategy_with_one_store(tmp_path: Path) -> None:
     store = store_at(tmp_path, checkpoint_every=3)
     flow = Flow("busy", "concurrent", max_workers=3, store=store)

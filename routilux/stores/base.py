@@ -36,7 +36,7 @@ class JobStore(ABC):
 
     @abstractmethod
     def job_started(self, job_state: JobState) -> None:
-        """A job was started or resumed."""
+        """A job was started or resumed (its status is already ``"running"``)."""
 
     @abstractmethod
     def job_settled(self, job_state: JobState) -> None:

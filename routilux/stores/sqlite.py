@@ -155,7 +155,36 @@ class SQLiteStore(JobStore):
                 self._writers.pop(job_state.job_id, None)
         if writer is None:
             writer = _JobWriter(self, job_state)
-        writer.write_settled(job_state)
+        try:
+            writer.write_settled(job_state)
+        except Exception:
+            if job_state.status in FINISHED_STATUSES:
+                # Keep the last checkpoint's contents but never list a finished job
+                # as unfinished, which would make recovery run its work again.
+                self._record_final_status(job_state.job_id, job_state.status)
+            raise
+
+    def _record_final_status(self, job_id: str, status: str) -> None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT snapshot FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                return
+            snapshot = json.loads(row[0])
+            snapshot["status"] = status
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "UPDATE jobs SET status = ?, updated_at = ?, snapshot = ? WHERE job_id = ?",
+                    (status, time.time(), _dumps(snapshot), job_id),
+                )
+                db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def checkpointer(self, run: JobRun) -> _JobWriter:
         writer = _JobWriter(self, run.job_state)

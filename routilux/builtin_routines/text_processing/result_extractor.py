@@ -24,23 +24,37 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 def _fenced_blocks(text: str, language: str) -> list[str]:
-    pattern = rf"```{re.escape(language)}\s*\n(.*?)```"
+    """The blocks fenced as ```` ```lang ```` or ```` ```{lang} ````, in text order."""
+    name = re.escape(language)
+    pattern = rf"```(?:{name}|\{{{name}\}})\s*\n(.*?)```"
     return re.findall(pattern, text, flags=re.IGNORECASE | re.DOTALL)
 
 
 def _interpreter_output(data: Any, config: dict[str, Any]) -> Extraction | None:
+    """The non-blank ``content`` of ``{"format": "output"}`` items and the non-blank
+    strings of a list, one per line; only for lists holding a dict with ``format`` or
+    ``content`` and at least one such line (as 0.9)."""
     if not isinstance(data, list) or not config.get("format_interpreter_output", True):
         return None
-    shaped = [item for item in data if isinstance(item, dict) and "format" in item]
-    if not shaped:
-        return None
-    parts = []
+    shaped = False
+    lines = []
     for item in data:
-        if isinstance(item, dict) and item.get("format") == "output":
-            parts.append(str(item.get("content", "")))
+        if isinstance(item, dict):
+            if "format" in item or "content" in item:
+                shaped = True
+                content = item.get("content")
+                if item.get("format") == "output" and content and str(content).strip():
+                    lines.append(str(content))
         elif isinstance(item, str) and item.strip():
-            parts.append(item)
-    return "\n".join(parts), "interpreter_output", {"extraction_method": "interpreter_output"}
+            lines.append(item)
+    if not (shaped and lines):
+        return None
+    metadata = {
+        "extraction_method": "interpreter_output",
+        "output_count": len(lines),
+        "line_count": len(lines),
+    }
+    return "\n".join(lines), "interpreter_output", metadata
 
 
 def _json_code_block(data: Any, config: dict[str, Any]) -> Extraction | None:
@@ -79,13 +93,18 @@ def _json_string(data: Any, config: dict[str, Any]) -> Extraction | None:
 def _yaml_code_block(data: Any, config: dict[str, Any]) -> Extraction | None:
     if _yaml is None or not isinstance(data, str) or not config.get("extract_yaml_blocks"):
         return None
-    blocks = _fenced_blocks(data, "yaml")
+    blocks = _fenced_blocks(data, "yaml") or _fenced_blocks(data, "yml")
     for index in range(len(blocks) - 1, -1, -1):
         try:
             value = _yaml.safe_load(blocks[index])
         except Exception:
             continue
-        return value, "yaml", {"extraction_method": "yaml_code_block", "block_index": index}
+        metadata = {
+            "extraction_method": "yaml_code_block",
+            "block_count": len(blocks),
+            "block_index": index,
+        }
+        return value, "yaml", metadata
     return None
 
 
@@ -107,7 +126,7 @@ def _xml_code_block(data: Any, config: dict[str, Any]) -> Extraction | None:
     blocks = _fenced_blocks(data, "xml")
     if not blocks:
         return None
-    return blocks[-1], "xml", {"extraction_method": "xml_code_block"}
+    return blocks[-1], "xml", {"extraction_method": "xml_code_block", "block_count": len(blocks)}
 
 
 def _code_block(data: Any, config: dict[str, Any]) -> Extraction | None:
@@ -118,19 +137,20 @@ def _code_block(data: Any, config: dict[str, Any]) -> Extraction | None:
             continue
         blocks = _fenced_blocks(data, language)
         if blocks:
-            return blocks[-1], language, {"extraction_method": "code_block"}
+            metadata = {"extraction_method": f"{language}_code_block", "block_count": len(blocks)}
+            return blocks[-1], language, metadata
     return None
 
 
 def _dict_extractor(data: Any, config: dict[str, Any]) -> Extraction | None:
     if isinstance(data, dict):
-        return data, "dict", {"extraction_method": "direct"}
+        return data, "dict", {"extraction_method": "direct", "key_count": len(data)}
     return None
 
 
 def _list_extractor(data: Any, config: dict[str, Any]) -> Extraction | None:
     if isinstance(data, list):
-        return data, "list", {"extraction_method": "direct"}
+        return data, "list", {"extraction_method": "direct", "item_count": len(data)}
     return None
 
 
@@ -235,14 +255,15 @@ class ResultExtractor(Routine):
         config = self.config()
         strategy = config.get("strategy", "auto")
         found: list[dict[str, Any]] = []
-        errors: list[str] = []
+        errors: list[dict[str, str]] = []
         for name, extractor in self._extractors():
             try:
                 extraction = extractor(value, config)
             except Exception as exc:
-                errors.append(f"{name}: {exc}")
+                message = f"Extractor '{name}' failed: {exc}"
+                errors.append({"extractor": name, "error": message})
                 if config.get("log_errors", True):
-                    logger.warning("extractor %s failed: %s", name, exc)
+                    logger.warning(message)
                 if not config.get("continue_on_error", True):
                     break
                 continue

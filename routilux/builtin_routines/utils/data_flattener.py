@@ -17,9 +17,11 @@ class DataFlattener(Routine):
 
     Config: ``separator`` (``"."``), ``preserve_lists`` (True: items are keyed by
     index; False: every item reuses its list's key, so the last one wins),
-    ``max_depth`` (100: deeper values are kept as their ``str``).
+    ``max_depth`` (100: a container at that depth is kept as its ``str``, so an
+    empty one there reads ``"{}"`` or ``"[]"``).
 
-    A scalar at the top becomes ``{"value": x}``; empty containers contribute nothing;
+    A scalar at the top becomes ``{"value": x}``; above ``max_depth``, empty
+    containers contribute nothing;
     a cycle gives ``"[Circular Reference]"``; an object with a ``serialize()`` method
     returning a dict is flattened as that dict (its type then reads ``"dict"``). The
     input is picked as by :meth:`Routine._extract_input_data`.
