@@ -142,9 +142,10 @@ class ErrorHandler:
 
     A retry runs the whole handler again with the same arguments (for an ``append``
     slot, its live lists, as they are when the retry runs): whatever it emitted before
-    raising is emitted again, so downstream routines should tolerate duplicates. The delay does not block a thread (the job goes on with other work
-    meanwhile); a retry still waiting when its job is paused becomes pending work and
-    runs as soon as the job resumes, without the rest of its delay.
+    raising is emitted again, so downstream routines should tolerate duplicates. The
+    delay does not block a thread (the job goes on with other work meanwhile); a retry
+    still waiting when its job is paused becomes pending work and runs as soon as the
+    job resumes, without the rest of its delay.
     """
 
     strategy: ErrorStrategy = attrs.field(default=ErrorStrategy.STOP, converter=_to_strategy)

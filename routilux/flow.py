@@ -619,9 +619,11 @@ class Flow:
         Errors: an entry routine that is missing or has no ``trigger`` slot, a
         connection to a routine that is no longer in the flow. Warnings: slots nothing
         is connected to (apart from the other slots of entry routines), keys a
-        connection maps into a slot whose handler cannot receive them, mapped keys an
-        event does not declare, routines the entry does not reach, and cycles (which
-        may be intended).
+        connection maps into a slot whose handler cannot receive them, required handler
+        parameters that no connection into the slot delivers (judged from the events'
+        declared keys; slots fed by an event that declares none are not judged), mapped
+        keys an event does not declare, routines the entry does not reach, and cycles
+        (which may be intended).
 
         Returns the issues, errors first (an empty list when all is well).
         """

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
+    from routilux.connection import Connection
     from routilux.flow import Flow
     from routilux.slot import Slot
 
@@ -49,6 +50,37 @@ def _receivable(slot: Slot) -> set[str] | None:
     if len(parameters) == 1:
         return None  # a one-parameter handler receives the whole delivery if need be
     return {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}
+
+
+def _required(slot: Slot) -> list[str]:
+    """The parameters a slot's handler cannot run without (none for a handler that
+    takes ``**kwargs`` only or a single parameter, which receives the whole delivery
+    when its key is missing)."""
+    handler = slot.handler
+    if handler is None:
+        return []
+    try:
+        parameters = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    if len(parameters) == 1:
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def _delivered(connection: Connection) -> set[str] | None:
+    """The keys a connection delivers, or None when its event declares none (an event
+    may emit any keys, so nothing can be said)."""
+    declared = set(connection.source_event.output_params)  # type: ignore[union-attr]
+    if not declared:
+        return None
+    targets = set(connection.param_mapping.values())
+    mapped = {target for source, target in connection.param_mapping.items() if source in declared}
+    return mapped | (declared - targets)
 
 
 def validate_flow(flow: Flow, entry_routine_id: str | None = None) -> list[ValidationIssue]:
@@ -110,6 +142,7 @@ def validate_flow(flow: Flow, entry_routine_id: str | None = None) -> list[Valid
                     )
                 )
 
+    issues.extend(_missing_parameters(flow))
     fed = {target for target, _ in targeted}
     for rid, routine in flow.routines.items():
         if "trigger" in routine._slots and rid not in fed:
@@ -143,6 +176,41 @@ def validate_flow(flow: Flow, entry_routine_id: str | None = None) -> list[Valid
             ValidationIssue(WARNING, "cycle: " + " -> ".join([*cycle, cycle[0]]), cycle[0])
         )
     return sorted(issues, key=lambda issue: issue.severity != ERROR)
+
+
+def _missing_parameters(flow: Flow) -> list[ValidationIssue]:
+    """Required handler parameters that no connection into the slot delivers."""
+    incoming: dict[tuple[str, str], list[Connection]] = {}
+    for connection in flow.connections:
+        target, slot = connection.target_routine_id, connection.target_slot
+        if target in flow.routines and slot is not None and connection.source_event:
+            incoming.setdefault((target, slot.name), []).append(connection)
+    issues = []
+    for (target, slot_name), connections in incoming.items():
+        slot = connections[0].target_slot
+        assert slot is not None
+        delivered: set[str] = set()
+        for connection in connections:
+            keys = _delivered(connection)
+            if keys is None:
+                break
+            delivered |= keys
+        else:
+            for name in _required(slot):
+                if name not in delivered:
+                    sources = ", ".join(
+                        f"{c.source_routine_id}.{c.source_event.name}"  # type: ignore[union-attr]
+                        for c in connections
+                    )
+                    issues.append(
+                        ValidationIssue(
+                            WARNING,
+                            f"the handler of slot '{slot_name}' of routine '{target}' needs "
+                            f"'{name}', which no connection delivers (from {sources})",
+                            target,
+                        )
+                    )
+    return issues
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -79,3 +79,53 @@ def test_errors_come_first() -> None:
     issues = flow.validate("nowhere")
     assert [issue.severity for issue in issues][:1] == [ERROR]
     assert "cycle: a -> a" in messages(issues)[-1]
+
+
+class NeedsText(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.send)
+
+    def send(self, subject: str, text: str, footer: str = "") -> None:
+        pass
+
+
+class Article(Routine):
+    def __init__(self, declared: list[str]) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=lambda **kw: None)
+        self.define_event("article", declared)
+
+
+def mailer_flow(declared: list[str], mapping: dict[str, str] | None = None) -> Flow:
+    flow = Flow()
+    flow.add_routine(Article(declared), "article")
+    flow.add_routine(NeedsText(), "mailer")
+    flow.connect("article", "article", "mailer", "input", mapping)
+    return flow
+
+
+def test_a_required_parameter_no_connection_delivers_is_reported() -> None:
+    flow = mailer_flow(["subject", "body"])
+    assert messages(flow.validate("article")) == [
+        "warning: article.article -> mailer.input: key 'body' is dropped, the handler of "
+        "slot 'input' has no parameter 'body'",
+        "warning: the handler of slot 'input' of routine 'mailer' needs 'text', which no "
+        "connection delivers (from article.article)",
+    ]
+
+
+def test_a_mapping_that_supplies_the_parameter_satisfies_it() -> None:
+    assert mailer_flow(["subject", "body"], {"body": "text"}).validate("article") == []
+
+
+def test_parameters_are_not_judged_when_an_event_declares_no_keys() -> None:
+    assert mailer_flow([]).validate("article") == []
+
+
+def test_keys_from_any_incoming_connection_count() -> None:
+    flow = mailer_flow(["subject"])
+    flow.add_routine(Article(["text"]), "other")
+    flow.connect("other", "article", "mailer", "input")
+    issues = [i for i in flow.validate() if "needs" in i.message]
+    assert issues == []
