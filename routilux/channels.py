@@ -158,6 +158,7 @@ class TypedChannel(Generic[T]):
 
     @property
     def schema(self) -> type[T]:
+        """The TypedDict values are checked against."""
         return self._schema
 
     def set(self, key: str, value: T) -> None:
@@ -174,12 +175,15 @@ class TypedChannel(Generic[T]):
         return value  # type: ignore[no-any-return]
 
     def keys(self) -> list[str]:
+        """As :meth:`Channel.keys` (every key of the job, typed or not)."""
         return self._channel.keys()
 
     def exists(self, key: str) -> bool:
+        """As :meth:`Channel.exists`."""
         return self._channel.exists(key)
 
     def delete(self, key: str) -> bool:
+        """As :meth:`Channel.delete`."""
         return self._channel.delete(key)
 
     def __repr__(self) -> str:

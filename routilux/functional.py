@@ -73,6 +73,12 @@ class FunctionRoutine(Routine):
 
     @property
     def function(self) -> Callable[..., Any]:
+        """The wrapped function (kept in the config; :func:`routine` registers it, so
+        that a saved flow can be loaded once its module is imported).
+
+        Raises:
+            ConfigurationError: for a FunctionRoutine created without one.
+        """
         function = self.get_config("function")
         if function is None:
             raise ConfigurationError(f"{self!r} has no function; create it with @routine")

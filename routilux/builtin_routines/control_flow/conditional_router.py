@@ -92,6 +92,7 @@ class ConditionalRouter(Routine):
     # -- routing ----------------------------------------------------------------------
 
     def route(self, data: Any = None, **kwargs: Any) -> None:
+        """The ``input`` handler: emit the delivery on the routes it takes."""
         value = payload(data, kwargs)
         ctx = self.get_execution_context()
         stats: dict[str, Any] = {}

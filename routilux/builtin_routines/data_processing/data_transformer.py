@@ -94,6 +94,7 @@ class DataTransformer(Routine):
         self.set_config(transformation_map=mapping)
 
     def transform(self, data: Any = None, transformations: Any = None, **kwargs: Any) -> None:
+        """The ``input`` handler: apply the transformations and emit the result."""
         value = self._extract_input_data(data, **kwargs)
         steps = transformations or self.get_config("transformations") or []
         value, applied, errors = self.apply(value, steps)

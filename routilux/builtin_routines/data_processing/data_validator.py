@@ -62,6 +62,7 @@ class DataValidator(Routine):
         self.set_config(custom_validators=custom)
 
     def validate(self, data: Any = None, rules: Any = None, **kwargs: Any) -> None:
+        """The ``input`` handler: emit ``valid`` or ``invalid`` for the delivery."""
         value = payload(data, kwargs)
         errors = self.check(value, rules or self.get_config("rules") or {})
         if errors:

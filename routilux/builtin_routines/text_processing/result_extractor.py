@@ -244,6 +244,7 @@ class ResultExtractor(Routine):
         return extractors
 
     def extract(self, data: Any = None, **kwargs: Any) -> None:
+        """The ``input`` handler: emit what :meth:`extract_value` finds."""
         value = self._extract_input_data(data, **kwargs)
         if value == {}:
             value = ""

@@ -41,6 +41,7 @@ class TextClipper(Routine):
         )
 
     def clip(self, text: Any = None, max_length: int | None = None, **kwargs: Any) -> None:
+        """The ``input`` handler: emit the text clipped to ``max_length``."""
         source = _as_text(payload(text, kwargs))
         limit = max_length or self.get_config("max_length", 1000)
         clipped, was_clipped = self.clip_text(source, limit)

@@ -32,6 +32,7 @@ class TextRenderer(Routine):
         self.output_event = self.define_event("output", ["rendered_text", "original_type"])
 
     def render(self, data: Any = None, **kwargs: Any) -> None:
+        """The ``input`` handler: emit the delivery rendered as text."""
         value = self._extract_input_data(data, **kwargs)
         self.emit(
             "output",

@@ -36,6 +36,7 @@ class DataFlattener(Routine):
         )
 
     def flatten(self, data: Any = None, **kwargs: Any) -> None:
+        """The ``input`` handler: emit the delivery flattened."""
         value = _as_plain(self._extract_input_data(data, **kwargs))
         flattened, depth = self.flatten_value(value)
         self.emit(

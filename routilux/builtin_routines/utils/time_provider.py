@@ -40,6 +40,7 @@ class TimeProvider(Routine):
         )
 
     def provide(self, data: Any = None, **kwargs: Any) -> None:
+        """The ``request`` handler: emit the current time."""
         if isinstance(data, dict) and data:
             form = data.get("format", self.get_config("format", "iso"))
         else:
