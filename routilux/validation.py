@@ -52,10 +52,11 @@ def _receivable(slot: Slot) -> set[str] | None:
     return {p.name for p in parameters if p.kind is not p.VAR_POSITIONAL}
 
 
-def _required(slot: Slot) -> list[str]:
-    """The parameters a slot's handler cannot run without (none for a handler that
-    takes ``**kwargs`` only or a single parameter, which receives the whole delivery
-    when its key is missing)."""
+def _missing(slot: Slot, delivered: set[str]) -> list[str]:
+    """The required parameters of a slot's handler that ``delivered`` keys leave
+    without a value, by the dispatch rules of :mod:`routilux._dispatch`: a handler
+    taking ``**kwargs`` or a single parameter always runs, and one whose parameters
+    match none of the keys receives the whole delivery as its first argument."""
     handler = slot.handler
     if handler is None:
         return []
@@ -63,13 +64,12 @@ def _required(slot: Slot) -> list[str]:
         parameters = list(inspect.signature(handler).parameters.values())
     except (TypeError, ValueError):
         return []
-    if len(parameters) == 1:
+    if len(parameters) <= 1 or any(p.kind is p.VAR_KEYWORD for p in parameters):
         return []
-    return [
-        p.name
-        for p in parameters
-        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
+    named = [p for p in parameters if p.kind is not p.VAR_POSITIONAL]
+    if not any(p.name in delivered for p in named):
+        named = named[1:]  # called as handler(delivery)
+    return [p.name for p in named if p.default is p.empty and p.name not in delivered]
 
 
 def _delivered(connection: Connection) -> set[str] | None:
@@ -196,20 +196,19 @@ def _missing_parameters(flow: Flow) -> list[ValidationIssue]:
                 break
             delivered |= keys
         else:
-            for name in _required(slot):
-                if name not in delivered:
-                    sources = ", ".join(
-                        f"{c.source_routine_id}.{c.source_event.name}"  # type: ignore[union-attr]
-                        for c in connections
+            sources = ", ".join(
+                f"{c.source_routine_id}.{c.source_event.name}"  # type: ignore[union-attr]
+                for c in connections
+            )
+            for name in _missing(slot, delivered):
+                issues.append(
+                    ValidationIssue(
+                        WARNING,
+                        f"the handler of slot '{slot_name}' of routine '{target}' needs "
+                        f"'{name}', which no connection delivers (from {sources})",
+                        target,
                     )
-                    issues.append(
-                        ValidationIssue(
-                            WARNING,
-                            f"the handler of slot '{slot_name}' of routine '{target}' needs "
-                            f"'{name}', which no connection delivers (from {sources})",
-                            target,
-                        )
-                    )
+                )
     return issues
 
 

@@ -129,3 +129,22 @@ def test_keys_from_any_incoming_connection_count() -> None:
     flow.connect("other", "article", "mailer", "input")
     issues = [i for i in flow.validate() if "needs" in i.message]
     assert issues == []
+
+
+class TakesTheDelivery(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.handle)
+
+    def handle(self, data: dict[str, Any], verbose: bool = False) -> None:
+        pass
+
+
+def test_a_handler_matching_no_key_gets_the_delivery_and_is_not_reported() -> None:
+    flow = Flow()
+    flow.add_routine(Article(["subject"]), "article")
+    flow.add_routine(TakesTheDelivery(), "sink")
+    flow.connect("article", "article", "sink", "input")
+    assert [i for i in flow.validate("article") if "needs" in i.message] == []
+    job = flow.execute("article")
+    assert job.status == "completed"
