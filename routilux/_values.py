@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import math
 import uuid
 from datetime import date, datetime, time, timedelta
@@ -136,8 +137,8 @@ def _encode_other(value: Any, path: str) -> Any:
         return {"$tuple": [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, (set, frozenset)):
         tag = "$frozenset" if isinstance(value, frozenset) else "$set"
-        members = _in_stable_order(value)
-        return {tag: [_encode(v, f"{path}[{i}]") for i, v in enumerate(members)]}
+        encoded = [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return {tag: _in_stable_order(encoded)}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):
@@ -203,13 +204,15 @@ def _init_fields(cls: type) -> list[tuple[str, str]]:
     return [(field.name, field.name) for field in dataclasses.fields(cls) if field.init]
 
 
-def _in_stable_order(members: set[Any] | frozenset[Any]) -> list[Any]:
-    """Set members in an order that does not depend on how the set was built, so that
-    equal sets are written identically."""
-    try:
-        return sorted(members)
-    except TypeError:
-        return sorted(members, key=lambda member: (type(member).__qualname__, repr(member)))
+def _in_stable_order(encoded: list[Any]) -> list[Any]:
+    """Encoded set members in an order that depends only on their values, so that
+    equal sets are written identically: numbers or strings sorted as such, anything
+    else by its JSON text (Python's own ordering is partial for sets and tuples of
+    them, and ``repr`` may hold addresses)."""
+    kinds = {type(member) for member in encoded}
+    if kinds and (kinds <= {int, float} or kinds == {str}):
+        return sorted(encoded)
+    return sorted(encoded, key=lambda member: json.dumps(member, sort_keys=True))
 
 
 def _encode_fields(value: Any, path: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from routilux import Flow, Routine
+from routilux import Flow, JobState, Routine
+from routilux.execution_context import ExecutionContext
 
 
 class Source(Routine):
@@ -97,3 +98,60 @@ def chain(*routines: tuple[str, Routine], strategy: str = "sequential", workers:
 def events(job_state: Any) -> list[tuple[str, str]]:
     """The history as ``(routine_id, event_name)`` pairs."""
     return [(r.routine_id, r.event_name) for r in job_state.get_execution_history()]
+
+
+# -- running checks inside handlers ---------------------------------------------------
+
+Body = Callable[[ExecutionContext, dict[str, Any]], Any]
+
+
+class Step(Routine):
+    """Runs ``body(ctx, data)`` in its handler, passes the data on through ``output``
+    and returns what ``body`` returned. What ``body`` raises is kept in ``failures``."""
+
+    def __init__(self, body: Body | None = None, *, forward: bool = True) -> None:
+        super().__init__()
+        self.body = body
+        self.forward = forward
+        self.calls = 0
+        self.failures: list[BaseException] = []
+        self.define_slot("trigger", handler=self.run)
+        self.define_slot("input", handler=self.run)
+        self.define_event("output")
+
+    def run(self, **data: Any) -> Any:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        self.calls += 1
+        try:
+            result = None if self.body is None else self.body(ctx, data)
+        except BaseException as exc:  # reported by finish()
+            self.failures.append(exc)
+            return None
+        if self.forward:
+            self.emit("output", **data)
+        return result
+
+
+class Emit(Routine):
+    """Entry routine: emits ``value=0..count-1`` on ``output``; returns ``count``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.generate)
+        self.define_event("output", ["value"])
+
+    def generate(self, count: int = 1, **_: Any) -> int:
+        for value in range(count):
+            self.emit("output", value=value)
+        return count
+
+
+def finish(flow: Flow, job: JobState) -> JobState:
+    """Raise what a Step's body raised; check the job completed without errors."""
+    for routine in flow.routines.values():
+        if isinstance(routine, Step) and routine.failures:
+            raise routine.failures[0]
+    assert job.errors == []
+    assert job.status == "completed"
+    return job

@@ -824,3 +824,20 @@ def test_decode_arbitrary_json_returns_or_raises_serialization_error(data):
         decode_value(data)
     except SerializationError as exc:
         assert exc.path is not None and exc.path.startswith("$")
+
+
+def test_equal_sets_are_written_identically_however_they_were_built() -> None:
+    # -1 and -2 have the same hash, so these equal frozensets iterate (and print) in
+    # different orders; ordering a set's members by Python's < or by repr would make
+    # the two documents differ.
+    first = {(frozenset([-1, -2]), "x"), (frozenset([-15]), "y"), "a"}
+    second = {(frozenset([-2, -1]), "x"), (frozenset([-15]), "y"), "a"}
+    assert first == second
+    assert json.dumps(encode_value(first, "$")) == json.dumps(encode_value(second, "$"))
+    again = encode_value(decode_value(encode_value(second, "$"), "$"), "$")
+    assert json.dumps(again) == json.dumps(encode_value(first, "$"))
+
+
+def test_numbers_and_strings_in_a_set_are_written_in_their_natural_order() -> None:
+    assert encode_value({10, 9, 2.5}, "$") == {"$set": [2.5, 9, 10]}
+    assert encode_value(frozenset({"b", "a"}), "$") == {"$frozenset": ["a", "b"]}
