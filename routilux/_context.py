@@ -8,6 +8,7 @@ into other activations or into the thread that called ``Flow.execute``.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from time import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,7 +22,17 @@ __all__ = ["Frame", "current_frame"]
 class Frame:
     """What the engine knows about the activation a handler belongs to."""
 
-    __slots__ = ("context", "routine", "routine_id", "run", "slot", "slot_index")
+    __slots__ = (
+        "context",
+        "first_start",
+        "last_end",
+        "routine",
+        "routine_id",
+        "run",
+        "runs",
+        "slot",
+        "slot_index",
+    )
 
     def __init__(
         self, context: ExecutionContext, routine: Any, run: JobRun, slot: Slot, slot_index: int
@@ -32,6 +43,11 @@ class Frame:
         self.run = run
         self.slot = slot
         self.slot_index = slot_index
+        # When the first activation of the slot in this run started (the frame is made
+        # then), when the last one ended, and how many ran: the routine's bookkeeping.
+        self.first_start = time()
+        self.last_end = self.first_start
+        self.runs = 0
 
 
 current_frame: ContextVar[Frame | None] = ContextVar("routilux_current_frame", default=None)

@@ -48,6 +48,7 @@ import threading
 import traceback
 import weakref
 from collections import deque
+from collections.abc import Callable
 from contextvars import Context
 from datetime import datetime
 from threading import get_ident
@@ -149,6 +150,10 @@ class JobRun:
         self.buffer_lock = threading.Lock()
         self.timers: dict[int, tuple[TimerHandle, Activation]] = {}
         self._timer_ids = itertools.count()
+        # A captured checkpoint is being written (outside the lock): take no other.
+        self.writing = False
+        # routine id -> the status its last failure in this run gave it (for the tracker).
+        self.failures: dict[str, str] = {}
         self._record = job_state._history.write
 
     def _attach(self) -> None:
@@ -208,6 +213,7 @@ class JobRun:
         job_state.execution_tracker.record_routine_start(entry_id, entry_params)
         job_state._settled.clear()
         self.checkpointer = self.store.checkpointer(self)
+        write = None
         with self.lock:
             self.state = _RUNNING
             self.queue.push((self.flow._slot_index(entry_slot), entry_params, 0, ENTRY))
@@ -215,7 +221,10 @@ class JobRun:
             self.drivers = 1
             settled_before = self.settle_count
             if self.checkpointer is not None:
-                self._checkpoint_locked()
+                write = self._capture_locked()
+        if write is not None:
+            # The job is recorded before its first activation runs.
+            self._write_checkpoint(write)
         if caller_drives:
             self._drive(caller=True)
             self._wait_settled_since(settled_before)
@@ -323,6 +332,7 @@ class JobRun:
                             data = next_data()
                             self.running += 1
                             lock.release()
+                            frame = None
                             try:
                                 if meta < _PLAIN_LIMIT:
                                     frame = frames.get(meta)
@@ -337,16 +347,26 @@ class JobRun:
                                 lock.acquire()
                                 self.running -= 1
                                 self.outstanding -= 1
+                                if frame is not None:
+                                    frame.runs += 1
+                                    frame.last_end = time()
                             if (
                                 checkpointer is not None
                                 and self.state == _RUNNING
+                                and not self.writing
                                 and checkpointer.due()
                             ):
                                 self.state = _CHECKPOINTING
                             continue
                         if self.state == _CHECKPOINTING:
                             if not self.running:
-                                self._checkpoint_locked()
+                                write = self._capture_locked()
+                                if write is not None:
+                                    lock.release()
+                                    try:
+                                        self._write_checkpoint(write)
+                                    finally:
+                                        lock.acquire()
                                 continue
                             if not caller:
                                 break
@@ -474,6 +494,7 @@ class JobRun:
         self._record_routine_failure(
             frame.routine_id, frame.slot.name, exc, attempt, strategy, record_name, routine_status
         )
+        self.failures[frame.routine_id] = routine_status
         if is_entry:
             self.entry_failed = True
 
@@ -579,26 +600,52 @@ class JobRun:
         self._discard_locked()
         self.cond.notify_all()
 
-    def _checkpoint_locked(self) -> None:
-        """Under ``lock``, with nothing running: have the store write a checkpoint, then
-        run on (starting drivers for the queued work)."""
+    def _capture_locked(self) -> Callable[[], None] | None:
+        """Under ``lock``, with nothing running: have the checkpointer take a checkpoint
+        (a consistent state of the job, no I/O), then let the job run on.
+
+        Returns the write to run with :meth:`_write_checkpoint` outside the lock, or
+        None if the capture failed (the job is then failing).
+        """
         assert self.checkpointer is not None
         try:
-            self.checkpointer.checkpoint(self)
+            write = self.checkpointer.capture(self)
         except Exception as exc:
             # The job cannot be made durable (e.g. data that cannot be stored): it fails
             # rather than run on unprotected.
-            self.state = _RUNNING
-            self._record_routine_failure(
-                self.entry_routine_id or "", "checkpoint", exc, 0, "checkpoint", "error", "failed"
-            )
-            self._stop_locked(FAILED)
-            return
+            if self.state == _CHECKPOINTING:
+                self.state = _RUNNING
+            self._checkpoint_failed_locked(exc)
+            return None
+        self.writing = True
         if self.state == _CHECKPOINTING:
             self.state = _RUNNING
             self.cond.notify_all()
             for _ in range(self._reserve_drivers_locked(False)):
                 self.flow._pool.submit(self._drive, False)
+        return write
+
+    def _write_checkpoint(self, write: Callable[[], None]) -> None:
+        """Outside ``lock``: write a captured checkpoint; a failure fails the job.
+
+        Store I/O never runs under the job's lock, so a slow or locked store slows only
+        this driver, never pause, cancel, retry timers or other jobs.
+        """
+        failure: Exception | None = None
+        try:
+            write()
+        except Exception as exc:
+            failure = exc
+        with self.lock:
+            self.writing = False
+            if failure is not None:
+                self._checkpoint_failed_locked(failure)
+
+    def _checkpoint_failed_locked(self, exc: Exception) -> None:
+        self._record_routine_failure(
+            self.entry_routine_id or "", "checkpoint", exc, 0, "checkpoint", "error", "failed"
+        )
+        self._stop_locked(FAILED)
 
     def _discard_locked(self) -> None:
         self.outstanding -= len(self.queue) + len(self.timers)
@@ -660,21 +707,22 @@ class JobRun:
     def pause(self, reason: str, checkpoint: Any) -> None:
         """Stop taking new activations; settle as paused when in-flight work is done.
 
-        Waits for that unless called from a handler of this same job.
+        Called from outside every job, it waits until no handler of the job runs and its
+        pending work is in the JobState. Called from a handler of any job it returns at
+        once: waiting there could wait for itself, or for a job that waits for it. The
+        store records the pause on a pool thread, never in the caller's.
         """
-        frame = current_frame.get()
-        inside = frame is not None and frame.run is self
+        in_handler = current_frame.get() is not None
         with self.lock:
             if self._wait_out_resume_locked():
                 self.pause_request = (reason, checkpoint)
                 return
             settle = self._pause_locked(reason, checkpoint)
-        if settle is not None:
-            self._finish(settle)
-        if not inside:
-            with self.lock:
-                while self.state in (_PAUSING, _PAUSE_SETTLING):
+            if not in_handler:
+                while self.state == _PAUSING:
                     self.cond.wait()
+        if settle is not None:
+            self.flow._pool.submit(self._finish, settle)
 
     def _pause_locked(self, reason: str, checkpoint: Any) -> str | None:
         state = self.state
@@ -696,14 +744,16 @@ class JobRun:
     def cancel(self, reason: str) -> None:
         """End the job as cancelled; running handlers finish, queued work is dropped."""
         with self.lock:
-            if self._wait_out_resume_locked():
+            if self.state in (_RESUMING, _PAUSE_SETTLING):
+                # Applied as soon as the resume or the pause has been recorded; the
+                # caller returns at once and already sees the final status.
                 self.cancel_request = reason
+                self.job_state._set_cancelled(reason)
                 return
-            while self.state == _PAUSE_SETTLING:
-                self.cond.wait()
             settle = self._cancel_locked(reason)
         if settle is not None:
-            self._finish(settle)
+            # The store records the end on a pool thread, never in the caller's.
+            self.flow._pool.submit(self._finish, settle)
 
     def _cancel_locked(self, reason: str) -> str | None:
         state = self.state
@@ -822,10 +872,13 @@ class JobRun:
             self.outstanding -= 1  # the hold taken in resume()
             self.resuming_thread = None
             self.cond.notify_all()
+            write = None
             if self.checkpointer is not None and self.state == _RUNNING:
-                self._checkpoint_locked()
+                write = self._capture_locked()
             settle = self._apply_requests_locked()
             launch = self._reserve_drivers_locked(caller_drives)
+        if write is not None:
+            self._write_checkpoint(write)
         if settle is not None:
             self._finish(settle)
         if failure is not None:
@@ -975,39 +1028,89 @@ class JobRun:
             job_state._merge_buffers.update(buffers)
 
     def _finish(self, kind: str) -> None:
-        """Bookkeeping after settling; wakes everybody who waits for the job."""
+        """Bookkeeping after settling; wakes everybody who waits for the job.
+
+        Whatever fails here (a damaged tracker, a store that cannot write) is recorded
+        in the job and logged; the job settles all the same.
+        """
         job_state = self.job_state
         if kind != _SETTLE_PAUSED:
             status = COMPLETED if kind == _SETTLE_COMPLETED else self.final_status
             job_state.status = status
-            end = time()
-            entry_id = self.entry_routine_id
-            if entry_id is not None:
-                bookkeeping: dict[str, Any] = {
-                    "execution_time": end - self.started_at,
-                    "start_time": datetime.fromtimestamp(self.started_at).isoformat(),
-                    "end_time": datetime.fromtimestamp(end).isoformat(),
-                }
-                if not self.entry_failed:
-                    bookkeeping["status"] = status
-                job_state._merge_routine_state(entry_id, bookkeeping)
-                if status == COMPLETED:
-                    job_state.record_execution(
-                        entry_id, "completed", {"execution_time": end - self.started_at}
-                    )
-                job_state.execution_tracker.record_routine_end(entry_id, status)
+            try:
+                self._record_outcome(status)
+            except Exception as exc:
+                self._record_routine_failure(
+                    self.entry_routine_id or "", "finish", exc, 0, "finish", "error", status
+                )
             # Break reference cycles early; a stray late emit still finds state _DONE.
             self.frames = {}
             self.buffers = {}
+        follow_up = None
         try:
             self.flow._run_settled(self)
         finally:
-            job_state._settled.set()
             with self.lock:
                 if self.state == _PAUSE_SETTLING:
                     self.state = _PAUSED
-                self.settle_count += 1
+                    # A cancel that arrived while the pause was being recorded.
+                    reason, self.cancel_request = self.cancel_request, None
+                    if reason is not None:
+                        follow_up = self._cancel_locked(reason)
+                if follow_up is None:
+                    job_state._settled.set()
+                    self.settle_count += 1
                 self.cond.notify_all()
+        if follow_up is not None:
+            self._finish(follow_up)
+
+    def _record_outcome(self, status: str) -> None:
+        """Merge the entry routine's bookkeeping into its state, close its history and
+        tracker records, and add a tracker record for every other routine that ran.
+
+        Other routines' states get no bookkeeping (0.9's tutorials print them and show
+        only the handler's keys); their timings are in the tracker.
+        """
+        job_state = self.job_state
+        end = time()
+        entry_id = self.entry_routine_id
+        tracker = job_state.execution_tracker
+        for routine_id, (first, last, runs) in self._spans().items():
+            if routine_id != entry_id:
+                status_of_routine = self.failures.get(routine_id, COMPLETED)
+                tracker._record_run(routine_id, first, last, runs, status_of_routine)
+        if entry_id is None:
+            return
+        bookkeeping: dict[str, Any] = {
+            "execution_time": end - self.started_at,
+            "start_time": _iso(self.started_at),
+            "end_time": _iso(end),
+        }
+        if not self.entry_failed:
+            bookkeeping["status"] = status
+        job_state._merge_routine_state(entry_id, bookkeeping)
+        if status == COMPLETED:
+            job_state.record_execution(
+                entry_id, "completed", {"execution_time": end - self.started_at}
+            )
+        tracker.record_routine_end(entry_id, status)
+
+    def _spans(self) -> dict[str, tuple[float, float, int]]:
+        """routine id -> (first start, last end, activations) in this run."""
+        spans: dict[str, tuple[float, float, int]] = {}
+        for frame in list(self.frames.values()):
+            if frame.runs:
+                first, last, runs = spans.get(frame.routine_id, (frame.first_start, 0.0, 0))
+                spans[frame.routine_id] = (
+                    min(first, frame.first_start),
+                    max(last, frame.last_end),
+                    runs + frame.runs,
+                )
+        return spans
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment).isoformat()
 
 
 # Activations with attempt 0 and no flags are queued as their bare slot index.

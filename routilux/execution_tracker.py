@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from routilux._hybrid import hybridmethod
+
 __all__ = ["ExecutionTracker"]
 
 
@@ -78,6 +80,25 @@ class ExecutionTracker:
             start = datetime.fromisoformat(record["start_time"])
             record["execution_time"] = (end - start).total_seconds()
 
+    def _record_run(
+        self, routine_id: str, start: float, end: float, activations: int, status: str
+    ) -> None:
+        """Add a finished record for a non-entry routine that ran in the job (the engine
+        calls it when the job ends): its first start, last end, activation count, and
+        ``"completed"`` or the status its last failure gave it."""
+        with self._lock:
+            self.routine_executions.setdefault(routine_id, []).append(
+                {
+                    "routine_id": routine_id,
+                    "start_time": datetime.fromtimestamp(start).isoformat(),
+                    "params": {},
+                    "status": status,
+                    "end_time": datetime.fromtimestamp(end).isoformat(),
+                    "execution_time": end - start,
+                    "activations": activations,
+                }
+            )
+
     def record_event(
         self,
         source_routine_id: str,
@@ -132,6 +153,40 @@ class ExecutionTracker:
             "total_execution_time": total,
             "avg_routine_time": total / len(averages) if averages else 0,
         }
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This tracker as a ``routilux.execution_tracker`` document:
+        ``flow_id``, ``routine_executions``, ``performance_metrics`` and
+        ``event_flow`` (as it reads now).
+
+        Raises:
+            SerializationError: for records of shapes a loader would refuse, or data
+                that cannot be stored.
+        """
+        from routilux._component_documents import tracker_to_document
+
+        return tracker_to_document(self)
+
+    @hybridmethod
+    def deserialize(
+        cls: type[ExecutionTracker], instance: ExecutionTracker | None, data: Any
+    ) -> ExecutionTracker:
+        """Build a tracker from a ``routilux.execution_tracker`` document.
+
+        ``ExecutionTracker.deserialize(data)`` returns a new tracker;
+        ``tracker.deserialize(data)`` replaces that tracker's records and events with
+        the document's and returns it (a job's tracker then no longer lists the job's
+        later emissions).
+
+        Raises:
+            SerializationError: for anything wrong with the document (every record is
+                checked); nothing changes.
+        """
+        from routilux._component_documents import tracker_from_document
+
+        return tracker_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -15,16 +16,19 @@ __all__ = ["Checkpointer", "JobStore"]
 class Checkpointer(Protocol):
     """Writes a running job's progress to a durable store (one per job run).
 
-    The engine calls it under the job's lock, at moments when no activation of the
-    job is running, so every checkpoint is a consistent state of the job: the effects
-    of the activations that finished, and the activations still to run.
+    The engine calls :meth:`capture` under the job's lock, at moments when no
+    activation of the job is running, so every checkpoint is a consistent state of the
+    job: the effects of the activations that finished, and the activations still to
+    run. ``capture`` does no I/O; it returns the write, which the engine runs outside
+    every engine lock (a slow store slows only the job's own driver). The engine does
+    not capture again before the previous write has returned.
     """
 
     def due(self) -> bool:
         """Whether enough has happened since the last checkpoint to write another."""
 
-    def checkpoint(self, run: JobRun) -> None:
-        """Write the job's progress since the last checkpoint."""
+    def capture(self, run: JobRun) -> Callable[[], None]:
+        """Take the job's progress since the last checkpoint; return its write."""
 
 
 class JobStore(ABC):

@@ -20,6 +20,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -344,13 +345,17 @@ class _JobWriter:
         # ones only those queued since, and drop those taken off the queue.
         self.pending_synced = False
         self.pending_written = 0
+        # Held while a write is in progress: writes of one job land in capture order.
+        self.io_lock = threading.Lock()
 
     def due(self) -> bool:
         self.count += 1
         return self.count >= self.every or time.monotonic() - self.last >= self.interval
 
-    def checkpoint(self, run: JobRun) -> None:
-        """Write the job as it stands; called with no activation of it running."""
+    def capture(self, run: JobRun) -> Callable[[], None]:
+        """Take the job as it stands (called under the job's lock, with no activation
+        of it running; no I/O) and return the write of it, which the engine runs outside
+        the lock. The engine captures again only after that write has returned."""
         self.count = 0
         self.last = time.monotonic()
         queue = run.queue
@@ -374,28 +379,43 @@ class _JobWriter:
             _expand_pending(row)
             for row in _pending(run, [act for _, act in run.timers.values()], encode)
         ]
-        self._write(run.job_state, run.buffers_by_name(), delayed, batch, encode)
+        written = self._fill(batch, run.job_state, run.buffers_by_name(), delayed, encode)
+        job_state = run.job_state
+
+        def write() -> None:
+            with self.io_lock:
+                self._commit(job_state, batch, written)
+
+        return write
 
     def write_settled(self, job_state: JobState) -> None:
-        """Write a job that finished or paused (its pending work is in the JobState)."""
-        with job_state._lock:
-            pending = list(job_state.pending_tasks)
-            buffers = dict(job_state._merge_buffers)
-        batch = _Batch()
-        batch.pending_rewrite = True
-        if pending:
-            entries = [_compact(entry) for entry in encode_pending(pending, "$.pending_tasks")]
-            batch.pending = (0, len(entries) - 1, _dumps(entries))
-        self._write(job_state, buffers, [], batch, _CachedEncoder())
+        """Write a job that finished or paused (its pending work is in the JobState).
 
-    def _write(
+        Waits for a checkpoint write of the job still in progress, so writes land in the
+        order they were taken.
+        """
+        with self.io_lock:
+            with job_state._lock:
+                pending = list(job_state.pending_tasks)
+                buffers = dict(job_state._merge_buffers)
+            batch = _Batch()
+            batch.pending_rewrite = True
+            if pending:
+                entries = [_compact(entry) for entry in encode_pending(pending, "$.pending_tasks")]
+                batch.pending = (0, len(entries) - 1, _dumps(entries))
+            written = self._fill(batch, job_state, buffers, [], _CachedEncoder())
+            self._commit(job_state, batch, written)
+
+    def _fill(
         self,
+        batch: _Batch,
         job_state: JobState,
         buffers: dict[str, dict[str, Any]],
         delayed: list[dict[str, Any]],
-        batch: _Batch,
         encode: _CachedEncoder,
-    ) -> None:
+    ) -> tuple[int, dict[str, int]]:
+        """Put the snapshot and everything appended since the last write into ``batch``;
+        return the history and record counts the file holds once it is committed."""
         log = job_state._formatted_log()
         with job_state._lock, job_state.execution_tracker._lock:
             snapshot = _snapshot(job_state, buffers, delayed)
@@ -417,9 +437,13 @@ class _JobWriter:
                 for routine_id, event_name, data, moment in rows
             ]
             batch.history = (first_row, len(encoded), _dumps(encoded))
+        return first_row + len(rows), written
+
+    def _commit(
+        self, job_state: JobState, batch: _Batch, written: tuple[int, dict[str, int]]
+    ) -> None:
         self.store._write(job_state, batch)
-        self.history_written = first_row + len(rows)
-        self.records_written = written
+        self.history_written, self.records_written = written
 
 
 def _iso(moment: float) -> str:
