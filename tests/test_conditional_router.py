@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import gc
 import logging
 import threading
+import tracemalloc
+import weakref
 from typing import Any
 
 import pytest
@@ -20,9 +23,12 @@ from builtin_helpers import (
     run,
     unique,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from routilux import ConditionalRouter, Flow, Routine, register_serializable
-from routilux.exceptions import ConfigurationError, SerializationError
+from routilux.builtin_routines._expressions import MAX_SIZE, compile_condition, evaluate
+from routilux.exceptions import ConfigurationError, DuplicateNameError, SerializationError
 
 
 @pytest.fixture(autouse=True)
@@ -431,7 +437,8 @@ def test_route_counts_are_exact_under_the_concurrent_strategy():
         "data['n'] / 0 > 1",
         "data['n'] > 'text'",
         "data.split(',')",
-        "'a' * 200000 == data",
+        "'a' * 2000000 == data",
+        "len(" + "+".join(["[0]*99999"] * 180) + ")",
     ],
 )
 def test_a_raising_string_condition_counts_as_no_match(condition, caplog):
@@ -600,3 +607,210 @@ def test_a_document_with_an_invalid_condition_is_refused_when_loaded():
     routine_doc["config"]["routes"] = [{"$tuple": ["r", "open('/nonexistent') or True"]}]
     with pytest.raises((SerializationError, ConfigurationError)):
         Flow.deserialize(document)
+
+
+# -- bounded costs and caches (issue 8) -----------------------------------------------
+
+
+def test_a_too_costly_condition_is_logged_with_the_documented_error(caplog):
+    """W: the evaluator's bound surfaces in the router's warning, naming the route."""
+    routine = router(("greedy", "len(" + "+".join(["[0]*99999"] * 180) + ")"))
+    with caplog.at_level(logging.WARNING, logger="routilux"):
+        assert routine.matching_routes({"n": 1}) == []
+    (message,) = [r.getMessage() for r in caplog.records if "greedy" in r.getMessage()]
+    assert "ConfigurationError: condition too costly" in message
+
+
+def make_routers(count: int, start: int) -> list[weakref.ref[Any]]:
+    """Routers with distinct string and callable conditions, each used once, then
+    dropped; weak references to the routers and their callables."""
+    references: list[weakref.ref[Any]] = []
+    for index in range(start, start + count):
+
+        def condition(data: Any, config: Any, threshold: int = index) -> bool:
+            return bool(data["n"] > threshold)
+
+        routine = router(
+            ("text", f"data['n'] > {index} and data.get('tag', '') != 'tag-{index}'"),
+            ("call", condition),
+            route_priority="all",
+        )
+        assert routine.matching_routes({"n": index + 1}) == ["text", "call"]
+        references.extend([weakref.ref(routine), weakref.ref(condition)])
+    return references
+
+
+def test_dropped_routers_release_their_conditions():
+    """X: no module-level cache keeps a dropped router's callable conditions (0.9-era
+    caches kept every condition string and callable for ever)."""
+    references = make_routers(50, 0)
+    gc.collect()
+    alive = [reference() for reference in references if reference() is not None]
+    assert alive == []
+
+
+def test_memory_stays_bounded_when_many_routers_come_and_go():
+    """X: creating and dropping routers with distinct conditions does not grow memory
+    (20,000 such routers held 103 MB before); the shared cache of parsed conditions
+    is bounded, so a second, larger batch leaves memory where the first one did."""
+    tracemalloc.start()
+    try:
+        make_routers(150, 0)  # fills the bounded caches
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        make_routers(600, 150)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = [
+        stat
+        for stat in after.compare_to(before, "filename")
+        if "routilux" in stat.traceback[0].filename or "ast" in stat.traceback[0].filename
+    ]
+    growth = sum(stat.size_diff for stat in grown)
+    assert growth < 256 * 1024, [str(stat) for stat in grown[:5]]
+
+
+def test_a_router_forgets_conditions_it_no_longer_uses():
+    """X: replacing a router's routes drops what it prepared for the old ones."""
+    first = [(f"r{i}", lambda data, i=i: data == i) for i in range(5)]
+    routine = router(*first)
+    references = [weakref.ref(condition) for _, condition in first]
+    routine.set_config(routes=[("only", "True")])
+    del first
+    gc.collect()
+    assert [reference() for reference in references] == [None] * 5
+    assert routine.matching_routes({"n": 1}) == ["only"]
+
+
+# -- 0.9's define_event after set_config (issue 8, 0.9-break 1) -----------------------
+
+
+class Source(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("output", ["value"])
+
+    def go(self, value: Any) -> None:
+        self.emit("output", value=value)
+
+
+class Sink(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, data: Any, route: str) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.update_routine_state(ctx.routine_id, {"got": (data, route)})
+
+
+def test_the_0_9_quickstart_declares_route_events_after_set_config():
+    """0.9-break 1: 0.9's quickstart configured routes, then called
+    ``router.define_event("high")``; that raised DuplicateNameError, and now returns
+    the router's own event."""
+    flow = Flow()
+    router_ = ConditionalRouter()
+    router_.set_config(
+        routes=[("high", "data.get('value', 0) > 10"), ("low", "data.get('value', 0) <= 10")],
+        default_route="low",
+    )
+    flow.add_routine(Source(), "source")
+    flow.add_routine(router_, "router")
+    flow.add_routine(Sink(), "high_handler")
+    flow.add_routine(Sink(), "low_handler")
+    high = router_.get_event("high")
+    assert router_.define_event("high") is high
+    assert router_.define_event("low") is router_.get_event("low")
+    assert high is not None and high.output_params == ["data", "route"]
+    flow.connect("source", "output", "router", "input")
+    flow.connect("router", "high", "high_handler", "input")
+    flow.connect("router", "low", "low_handler", "input")
+    job = flow.execute("source", entry_params={"value": 15})
+    assert job.status == "completed"
+    assert job.get_routine_state("high_handler")["got"] == ({"value": 15}, "high")
+    job = flow.execute("source", entry_params={"value": 5})
+    assert job.get_routine_state("low_handler")["got"] == ({"value": 5}, "low")
+
+
+@pytest.mark.parametrize("params", [None, [], ["data"], ["route"], ["data", "route"]])
+@pytest.mark.parametrize("name", ["high", "fallback", "output"])
+def test_declaring_a_router_event_again_with_a_compatible_shape_returns_it(name, params):
+    """0.9-break 1: the same name with output_params the event carries is accepted."""
+    routine = router(("high", "True"), default_route="fallback")
+    existing = routine.get_event(name)
+    assert routine.define_event(name, params) is existing
+    assert existing is not None and existing.output_params == ["data", "route"]
+
+
+@pytest.mark.parametrize("params", [["value"], ["data", "route", "extra"]])
+def test_declaring_a_router_event_with_another_shape_still_raises(params):
+    """0.9-break 1: a conflicting shape raises DuplicateNameError naming the router and
+    the event, and changes nothing."""
+    routine = router(("high", "True"))
+    with pytest.raises(
+        DuplicateNameError, match="Event 'high' already exists in ConditionalRouter"
+    ):
+        routine.define_event("high", params)
+    assert routine.get_event("high").output_params == ["data", "route"]
+
+
+def test_events_the_router_does_not_own_keep_the_duplicate_check():
+    """0.9-break 1: only the router's own events (routes, default route, output) are
+    re-declarable; an event of the user's own defined twice still raises."""
+    routine = router(("high", "True"))
+    extra = routine.define_event("audit", ["entry"])
+    with pytest.raises(DuplicateNameError, match="audit"):
+        routine.define_event("audit", ["entry"])
+    assert routine.get_event("audit") is extra
+
+
+# -- fuzzing the evaluator's bounds (issue 8, W) ---------------------------------------
+
+AMPLIFIERS = st.sampled_from(
+    [
+        "[0]*999999",
+        "'ab'*499999",
+        "'\\u4e00'*99999",
+        "(1,)*999",
+        "int('9'*1200)",
+        "1.5",
+        "{1, 2}",
+        "data",
+        "data['t']",
+    ]
+)
+
+
+def _combine(parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    unary = st.sampled_from(
+        ["str({})", "sorted({})", "list({})", "set({})", "len({})", "({})[::2]", "max({})"]
+    )
+    binary = st.sampled_from(
+        ["({})+({})", "({})*({})", "({})==({})", "({}) in ({})", "[{}, {}]", "({}).count({})"]
+    )
+    return st.one_of(
+        st.builds(lambda form, a: form.format(a), unary, parts),
+        st.builds(lambda form, a, b: form.format(a, b), binary, parts, parts),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(AMPLIFIERS, _combine, max_leaves=10).filter(lambda text: len(text) <= 2000))
+def test_compositions_of_amplifiers_stay_bounded(text):
+    """W: whatever mix of repetition, concatenation, conversions and comparisons, an
+    evaluation of a string condition returns a value within MAX_SIZE or raises an
+    ordinary error, never exhausting memory or the stack. (Here rather than in
+    test_expressions.py, whose tripwires would catch Hypothesis's own use of exec.)"""
+    tree = compile_condition(text)
+    try:
+        result = evaluate(tree, {"data": {"t": "x" * 1000, 0: [1, 2]}})
+    except (MemoryError, RecursionError) as exc:
+        pytest.fail(f"{text!r} raised {type(exc).__name__}")
+    except Exception:  # any ordinary failure is a bounded outcome
+        return
+    if isinstance(result, (str, bytes, list, tuple, set, dict)):
+        assert len(result) <= MAX_SIZE

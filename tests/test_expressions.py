@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
+import json
 import os
 import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from routilux.builtin_routines._expressions import compile_condition, evaluate
+from routilux.builtin_routines._expressions import (
+    MAX_DEPTH,
+    MAX_INT_BITS,
+    MAX_SIZE,
+    MAX_WORK,
+    compile_condition,
+    evaluate,
+)
 from routilux.exceptions import ConfigurationError
 
 DATA = {
@@ -29,6 +39,10 @@ DATA = {
     "pair": (1, 2, 2),
     "nothing": None,
 }
+
+
+# The child-process test needs the real Popen, which the tripwires replace.
+REAL_POPEN = subprocess.Popen
 
 
 class Tripwire(BaseException):
@@ -565,24 +579,24 @@ def test_whitelisted_method_names_only_work_on_their_exact_types():
 @pytest.mark.parametrize(
     "text",
     [
-        "'a' * 100001",
-        "100001 * 'a'",
-        "'ab' * 50001",
-        "[0] * 100001",
-        "(1,) * 100001",
-        "b'a' * 100001",
+        "'a' * 1000001",
+        "1000001 * 'a'",
+        "'ab' * 500001",
+        "[0] * 1000001",
+        "(1,) * 1000001",
+        "b'a' * 1000001",
         "'a' * 100000000",
         "data['s'] * data['big']",
         "data['big'] * [data['s']]",
     ],
 )
 def test_huge_repetition_is_refused(text):
-    with pytest.raises(ValueError, match="repetition too large"):
+    with pytest.raises(ConfigurationError, match="too costly: repetition with '\\*' would hold"):
         evaluate(compile_condition(text), {"data": {"s": "x", "big": 10**8}})
 
 
 def test_repetition_up_to_the_limit_is_allowed():
-    assert len(ev("'a' * 100000")) == 100000
+    assert len(ev("'a' * 1000000")) == MAX_SIZE
     assert ev("[0] * -3") == []
 
 
@@ -619,3 +633,356 @@ def test_dict_unpacking_is_refused_or_correct():
     except ConfigurationError:
         return
     assert evaluate(tree, {"data": {"a": 1}}) == {"a": 1}
+
+
+# -- bounded cost (issue 8, W) ----------------------------------------------------------
+
+COSTLY = "condition too costly"
+
+
+def costly(text: str, data: Any = None, match: str = "") -> str:
+    """Assert evaluating ``text`` is refused with the documented error; its message."""
+    with pytest.raises(ConfigurationError, match=COSTLY) as caught:
+        evaluate(compile_condition(text), {"data": data})
+    assert match in str(caught.value)
+    return str(caught.value)
+
+
+def chain_of(unit: str, separator: str, head: str = "", tail: str = "") -> str:
+    """As many ``unit``s joined by ``separator`` as fit in the maximum length."""
+    units = (2000 - len(head) - len(tail) + len(separator)) // (len(unit) + len(separator))
+    text = head + separator.join([unit] * units) + tail
+    assert len(text) <= 2000
+    return text
+
+
+def test_the_issue_repro_concatenating_repetitions_is_refused():
+    """W: `len([0]*99999+[0]*99999+...)` in 1,806 characters took 8.1 s and 295 MB per
+    delivery; `+` is now size-checked and the evaluation's total work is bounded."""
+    text = "len(" + "+".join(["[0]*99999"] * 180) + ")"
+    assert len(text) == 1804
+    message = costly(text)
+    assert f"{MAX_WORK:,} steps of work" in message
+
+
+@pytest.fixture(scope="module")
+def oversized() -> dict[str, Any]:
+    return {
+        "big": [0] * (MAX_SIZE + 1),
+        "text": "x" * (MAX_SIZE + 1),
+        "pairs": [(1, 2)] * (MAX_SIZE + 1),
+        "set": set(range(MAX_SIZE + 1)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("'a' * 999999 + 'a' * 2", "'+'"),
+        ("[0] * 999999 + [0] * 2", "'+'"),
+        ("(0,) * 999999 + (0,) * 2", "'+'"),
+        ("b'a' * 999999 + b'aa'", "'+'"),
+        ("len(str(['a' * 1000] * 1000))", "str()"),
+        ("len(str([[[0] * 100] * 100] * 100))", "str()"),
+        ("len(str(['\\x00' * 100] * 1000))", "str()"),
+        ("str([1.5] * 40000)", "str()"),
+        ("data['big'][:]", "a slice"),
+        ("data['text'].lower()", "lower()"),
+        ("data['text'].upper()", "upper()"),
+        ("data['text'].strip()", "strip()"),
+        ("data['text'].split()", "split()"),
+        ("list(data['big'])", "list()"),
+        ("tuple(data['big'])", "tuple()"),
+        ("set(data['big'])", "set()"),
+        ("sorted(data['big'])", "sorted()"),
+        ("dict(data['pairs'])", "dict()"),
+        ("data['set'] - set()", "set '-'"),
+    ],
+)
+def test_every_construction_is_bounded(text, what, oversized):
+    """W: each way of building a string, bytes, list, tuple, set or dict is refused
+    before it would hold more than MAX_SIZE characters or items."""
+    data = oversized
+    message = costly(text, data)
+    assert f"{what} would hold" in message
+    assert f"(limit {MAX_SIZE:,})" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "int('9' * 1200) * int('9' * 1200)",
+        "data * data",
+        "data + 1",
+        "data // 7",
+        "-data",
+        "abs(data)",
+        "round(data, -3)",
+        "str(data)",
+        "str([data])",
+        "int('1' * 4097, 2)",
+        "sum([data, 1])",
+        "int(1e308) * int(1e308) * int(1e308) * int(1e308) * int(1e308)",
+    ],
+)
+def test_big_integer_arithmetic_is_bounded(text):
+    """W: integers of more than MAX_INT_BITS bits are neither computed nor written,
+    whatever builds them (`**` and shifts do not exist at all)."""
+    costly(text, 2**5000, match=f"{MAX_INT_BITS:,}")
+
+
+def test_an_integer_literal_over_the_bound_is_refused_when_compiled():
+    """W: a literal that no arithmetic could use is refused up front."""
+    with pytest.raises(ConfigurationError, match="integer literal over 4,096 bits"):
+        compile_condition("1" + "0" * 1300 + " > data")
+    assert ev("9" * 1200 + " > data", 1) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "data"),
+    [
+        (chain_of("[0]*999999==[0]*999999", " and "), None),
+        (chain_of("sorted('x'*999999)", ",", "len([", "])"), None),
+        (chain_of("dict([(1,2)]*999999)", ",", "len([", "])"), None),
+        (chain_of("isinstance(2.5, ((int,)*1000,)*1000)", " or "), None),
+        (chain_of("'y' in data", " or "), "x" * 3_000_000),
+        (chain_of("data == data[:]", " and "), "records"),
+    ],
+    ids=lambda value: str(value)[:40],
+)
+def test_the_total_work_of_one_evaluation_is_bounded(text, data):
+    """W: operations each within the size bound, repeated as often as the text allows,
+    run into the work bound (the child-process test below covers many more)."""
+    if data == "records":
+        data = [{"id": i, "tags": ["a", "b"], "v": i / 3} for i in range(100_000)]
+    message = costly(text, data)
+    assert f"{MAX_WORK:,} steps of work" in message
+
+
+def test_comparing_with_a_small_value_does_not_walk_a_big_one():
+    """W: a comparison costs the size of its smaller side, so a small constant compared
+    with big data many times stays well inside the work bound."""
+    data = {"items": list(range(MAX_SIZE)), "text": "x" * MAX_SIZE}
+    text = chain_of("data['items'] != [1]", " and ")
+    assert ev(text, data) is True
+    assert ev(chain_of("data['text'] != 'x'", " and "), data) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "expected"),
+    [
+        ("'error' in data.lower()", "x" * 500_000 + " ERROR", True),
+        ("'e' in data.split()", " ".join(["a"] * 400_000 + ["e"]), True),
+        ("sorted(data)[0] == 0", [*range(200_000, 0, -1), 0], True),
+        ("len(set(data)) == 200001", list(range(200_001)), True),
+        ("max(data) == 199999 and min(data) == 0", list(range(200_000)), True),
+        ("sum(data) > 0 and 199999 in data", list(range(200_000)), True),
+        ("data[-1]['id'] == 9999 and {'id': 5, 'n': 'r5'} in data", None, True),
+        ("len(str(data)) > 100000", None, True),
+        ("data.count('b') == 1", "a" * 3_000_000 + "b", True),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_the_bounds_are_generous_for_real_conditions(text, data, expected):
+    """W: conditions over sizeable deliveries (hundreds of thousands of items, a few
+    megabytes of text) still evaluate."""
+    if data is None:
+        data = [{"id": i, "n": f"r{i}"} for i in range(10_000)]
+    assert ev(text, data) is expected
+
+
+class Opaque:
+    """An object of the application's own: the evaluator cannot tell what it costs."""
+
+    def __init__(self) -> None:
+        self.touched = 0
+
+    def __add__(self, other: Any) -> Any:
+        self.touched += 1
+        return self
+
+    __radd__ = __mul__ = __rmul__ = __sub__ = __neg__ = __add__
+
+    def __iter__(self) -> Any:
+        self.touched += 1
+        return iter(range(10))
+
+    def __len__(self) -> int:
+        return 10
+
+    def __contains__(self, item: Any) -> bool:
+        self.touched += 1
+        return True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "data + 1",
+        "1 + data",
+        "data * 2",
+        "[0] * data",
+        "data - data",
+        "-data",
+        "list(data)",
+        "sorted(data)",
+        "min(data)",
+        "sum(data)",
+        "any(data)",
+        "set(data)",
+        "1 in data",
+        "data[1:]",
+        "int(data)",
+        "str(1) + data",
+    ],
+)
+def test_operations_on_objects_of_unknown_cost_are_refused(text):
+    """W: arithmetic, iteration, `in` and slices only apply to types whose cost the
+    evaluator can count; anything else is refused without being touched."""
+    opaque = Opaque()
+    with pytest.raises(ConfigurationError, match=r"not allowed|takes a|looks in|apply to"):
+        evaluate(compile_condition(text), {"data": opaque})
+    assert opaque.touched == 0
+
+
+def test_an_iterator_in_the_data_is_not_consumed():
+    """W: list() of an endless or one-shot iterator would not be bounded by any size."""
+    endless = itertools.count()
+    with pytest.raises(ConfigurationError, match="list\\(\\) in a condition takes"):
+        evaluate(compile_condition("list(data)"), {"data": endless})
+    assert next(endless) == 0
+
+
+def test_cyclic_data_runs_into_the_work_bound():
+    """W: measuring a value that contains itself stops at the budget."""
+    first: list[Any] = []
+    first.append(first)
+    second: list[Any] = []
+    second.append(second)
+    costly("data[0] == data[1]", [first, second])
+    assert ev("data[0] != [1]", [first]) is True
+
+
+def test_nesting_deeper_than_the_bound_is_refused_when_compiled():
+    """W: the evaluator recurses once per level, so the depth bound bounds its stack."""
+    with pytest.raises(ConfigurationError, match=f"nested more than {MAX_DEPTH} levels"):
+        compile_condition("-" * MAX_DEPTH + "1")
+    assert ev("-" * (MAX_DEPTH - 1) + "1") == -1
+    with pytest.raises(ConfigurationError, match="nested"):
+        compile_condition("str(" * 399 + "1" + ")" * 399)
+
+
+def test_a_deep_condition_on_an_already_deep_stack_fails_with_the_documented_error():
+    """W: if the caller's own stack leaves no room for MAX_DEPTH levels, the evaluator
+    says so instead of leaking a RecursionError."""
+    tree = compile_condition("1" + " + 1" * (MAX_DEPTH - 1))
+
+    def descend(levels: int) -> Any:
+        if levels:
+            return descend(levels - 1)
+        return evaluate(tree, {})
+
+    with pytest.raises(ConfigurationError, match="nested too deeply for the stack"):
+        descend(sys.getrecursionlimit() - MAX_DEPTH // 2)
+    assert descend(10) == MAX_DEPTH
+
+
+ATTACK_DATA = """
+data = {
+    "nums": list(range(1_200_000)),
+    "text": "x" * 5_000_000,
+    "recs": [{"id": i, "name": f"n{i}", "tags": ["a", "b"], "v": i / 3} for i in range(60_000)],
+    "big": 2 ** 5000,
+}
+"""
+
+CHILD = """
+import json, resource, sys, time
+from routilux.builtin_routines._expressions import compile_condition, evaluate
+from routilux.exceptions import ConfigurationError
+
+limit_cpu, limit_memory, attacks = json.loads(sys.stdin.read())
+resource.setrlimit(resource.RLIMIT_AS, (limit_memory, limit_memory))
+# the hard limit cannot be raised again: fix it for the whole run, move the soft one
+total_cpu = limit_cpu * (len(attacks) + 5)
+resource.setrlimit(resource.RLIMIT_CPU, (total_cpu, total_cpu))
+DATA
+for name, text in attacks:
+    # each attack gets its own CPU allowance on top of what was used so far
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    allowance = min(int(used.ru_utime + used.ru_stime) + limit_cpu, total_cpu)
+    resource.setrlimit(resource.RLIMIT_CPU, (allowance, total_cpu))
+    print("start", name, flush=True)
+    try:
+        evaluate(compile_condition(text), {"data": data})
+        outcome = "no error"
+    except ConfigurationError as exc:
+        outcome = str(exc)
+    except BaseException as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    print("done", json.dumps([name, outcome]), flush=True)
+""".replace("DATA", ATTACK_DATA)
+
+
+WORST_CASES = {
+    "issue": chain_of("[0]*99999", "+", "len(", ")"),
+    "concat-1M": chain_of("[0]*999999", "+", "len(", ")"),
+    "str-concat": chain_of("'a'*999999", "+", "len(", ")"),
+    "display-lists": chain_of("[0]*999999", ",", "len([", "])"),
+    "display-strs": chain_of("'ab'*499999", ",", "len([", "])"),
+    "cjk-lists": chain_of("list('\\u4e00'*999999)", ",", "len([", "])"),
+    "cjk-sets": chain_of("set('\\u4e00'*999999)", ",", "len([", "])"),
+    "str-nested": "len(str([[[0]*100]*100]*100))",
+    "str-of-str": chain_of("str(['\\x01'*99999])", ",", "len([", "])"),
+    "sorted": chain_of("sorted('x'*999999)", ",", "len([", "])"),
+    "bigint-chain": chain_of("int('9'*1200)", "*", "len(str(", "))"),
+    "bigint-literal": "9" * 1230 + "*" + "9" * 700,
+    "compare": chain_of("[0]*999999==[0]*999999", " and "),
+    "in-str": chain_of("'a'*999998+'b' in 'a'*999999", " or "),
+    "in-list": chain_of("1 in [0]*999999", " or "),
+    "count": chain_of("('ab'*499999).count('ab')", "+"),
+    "split": chain_of("('a '*499999).split()", ",", "len([", "])"),
+    "case": chain_of("('\\u00df'*999999).upper()", ",", "len([", "])"),
+    "sum": chain_of("sum([1]*999999)", "+"),
+    "dict": chain_of("dict([(1,2)]*999999)", ",", "len([", "])"),
+    "isinstance": chain_of("isinstance(2.5, ((int,)*1000,)*1000)", " or "),
+    "slices": chain_of("([0]*999999)[::1]", ",", "len([", "])"),
+    "set-minus": chain_of("set('\\u4e00'*999999)-set()", ",", "len([", "])"),
+    "data-compare": chain_of("data['recs'] == data['recs'][:]", " and "),
+    "data-sorted": chain_of("sorted(data['nums'][:999999])", ",", "len([", "])"),
+    "data-str": chain_of("str(data['recs'][:9000])", ",", "len([", "])"),
+    "data-in": chain_of("'y' in data['text']", " or "),
+    "data-set": chain_of("set(data['nums'][:999999])", ",", "len([", "])"),
+    "data-records-in": chain_of("{'id': -1} in data['recs']", " or "),
+    "data-bigint": chain_of("data['big'] * data['big']", " or "),
+    "data-bigint-str": "str(data['big'])",
+}
+
+
+def test_worst_cases_finish_under_cpu_and_memory_limits():
+    """W: in a child process limited to 2 CPU seconds per condition and 512 MB of
+    address space, every worst case we could think of ends promptly with the
+    documented error (`condition too costly` or a refusal when compiled) instead of
+    the child being killed."""
+    payload = json.dumps([2, 512 * 2**20, list(WORST_CASES.items())])
+    with REAL_POPEN(
+        [sys.executable, "-c", CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        stdout, stderr = child.communicate(payload, timeout=50)
+    lines = stdout.splitlines()
+    started = [line.split(" ", 2)[1] for line in lines if line.startswith("start ")]
+    outcomes = dict(json.loads(line[5:]) for line in lines if line.startswith("done "))
+    assert child.returncode == 0, (
+        f"child ended with {child.returncode} during {started[-1:]}: {stderr[-500:]}"
+    )
+    assert list(outcomes) == list(WORST_CASES)
+    wrong = {
+        name: outcome
+        for name, outcome in outcomes.items()
+        if not outcome.startswith(COSTLY) and "nested" not in outcome
+    }
+    assert wrong == {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import functools
 import inspect
 import logging
@@ -11,7 +10,8 @@ from typing import Any
 
 from routilux.builtin_routines._expressions import compile_condition, evaluate
 from routilux.builtin_routines._inputs import payload
-from routilux.exceptions import ConfigurationError
+from routilux.event import Event
+from routilux.exceptions import ConfigurationError, DuplicateNameError
 from routilux.routine import Routine
 
 __all__ = ["ConditionalRouter"]
@@ -19,6 +19,18 @@ __all__ = ["ConditionalRouter"]
 logger = logging.getLogger("routilux")
 
 _ARGUMENTS = ("data", "config", "stats")
+_ROUTE_PARAMS = ["data", "route"]
+
+# Parsed conditions shared by every router, so that many routers with the same
+# condition hold one tree. Bounded: a tree of a 2,000-character condition takes about
+# 360 kB, so 64 of them stay under 25 MB, and a few kB each for usual conditions.
+_SHARED_TREES = 64
+_compile = functools.lru_cache(maxsize=_SHARED_TREES)(compile_condition)
+
+# A router remembers the prepared form of its own conditions (keyed by the
+# condition's id, the condition kept alongside so the id stays valid); when
+# conditions it no longer uses pile up past this many, it starts again.
+_SPARE_PREPARED = 16
 
 
 class ConditionalRouter(Routine):
@@ -44,16 +56,23 @@ class ConditionalRouter(Routine):
     - a dict, which holds when ``data`` is a dict with every key, equal to the expected
       value, or satisfying it when the expected value is a callable.
 
-    A condition that raises counts as not matching (and is logged). Routes and their
-    events are declared before the flow runs (:meth:`add_route`, or
+    A condition that raises counts as not matching (and is logged), including one
+    that passes a bound of the safe evaluator (``condition too costly: ...``).
+    Routes and their events are declared before the flow runs (:meth:`add_route`, or
     ``set_config(routes=...)``): the router never defines events while a job runs.
     Conditions are checked when they are added: an invalid expression raises
     :class:`~routilux.exceptions.ConfigurationError` then, not at run time. To save a
     flow, callable conditions must be registered functions.
+
+    Caches: a router keeps the parsed form of its string conditions and the calling
+    plan of its callable conditions only while it uses them, and they go with it;
+    parsed conditions are also shared between routers through a cache of at most 64
+    entries. Nothing keeps a dropped router's conditions alive.
     """
 
     def __init__(self) -> None:
         super().__init__()
+        self._prepared: dict[int, tuple[Any, Any]] = {}
         self.set_config(routes=[], default_route=None, route_priority="first_match")
         self.input_slot = self.define_slot("input", handler=self.route)
         self.output_event = self.define_event("output", ["data", "route"])
@@ -77,17 +96,55 @@ class ConditionalRouter(Routine):
             raise ConfigurationError(
                 f"{self!r}: routes cannot change while the router runs in a job"
             )
-        names = _check_routes(kwargs.get("routes", ()), kwargs.get("default_route"))
+        names, prepared = _check_routes(kwargs.get("routes", ()), kwargs.get("default_route"))
         super().set_config(**kwargs)
+        if "routes" in kwargs:
+            self._prepared = prepared
         for name in names:
             if self.get_event(name) is None:
-                self.define_event(name, ["data", "route"])
+                super().define_event(name, list(_ROUTE_PARAMS))
 
     def _validate_config(self) -> None:
         """Check the routes of a loaded document as :meth:`set_config` would."""
-        for name in _check_routes(self.get_config("routes"), self.get_config("default_route")):
+        names, prepared = _check_routes(self.get_config("routes"), self.get_config("default_route"))
+        for name in names:
             if self.get_event(name) is None:
                 raise ConfigurationError(f"{self!r} has no event for route '{name}'")
+        self._prepared = prepared
+
+    def define_event(self, name: str, output_params: list[str] | None = None) -> Event:
+        """Define an output event, or return the router's own event of that name.
+
+        The router declares the events of its routes, of ``default_route`` and
+        ``output`` itself, with ``data`` and ``route``. As in 0.9, where code
+        configured routes and then called ``router.define_event("high")``, declaring
+        one of them again returns the existing event when ``output_params`` is None or
+        names only keys it carries.
+
+        Raises:
+            DuplicateNameError: for another shape of one of the router's events, or
+                any event of another name defined twice.
+        """
+        existing = self.get_event(name)
+        if existing is None or name not in self._own_event_names():
+            return super().define_event(name, output_params)
+        carried = set(existing.output_params or _ROUTE_PARAMS)
+        if set(output_params or ()) <= carried:
+            return existing
+        raise DuplicateNameError(
+            f"Event '{name}' already exists in {self!r}: the router declares it with "
+            f"output_params {sorted(carried)}, not {list(output_params or ())}"
+        )
+
+    def _own_event_names(self) -> set[str]:
+        names = {"output"}
+        for entry in self.get_config("routes") or ():
+            if isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], str):
+                names.add(entry[0])
+        default = self.get_config("default_route")
+        if isinstance(default, str):
+            names.add(default)
+        return names
 
     # -- routing ----------------------------------------------------------------------
 
@@ -127,15 +184,29 @@ class ConditionalRouter(Routine):
         self, name: str, condition: Any, data: Any, config: dict[str, Any], stats: dict[str, Any]
     ) -> bool:
         try:
-            if isinstance(condition, str):
-                tree = _compiled(condition)
-                return bool(evaluate(tree, {"data": data, "config": config, "stats": stats}))
             if isinstance(condition, dict):
                 return _dict_holds(condition, data)
-            return bool(_call(condition, data, config, stats))
+            prepared = self._prepare(condition)
+            if isinstance(condition, str):
+                names = {"data": data, "config": config, "stats": stats}
+                return bool(evaluate(prepared, names))
+            return bool(_call(condition, prepared, data, config, stats))
         except Exception as exc:
             logger.warning("condition of route '%s' raised %s: %s", name, type(exc).__name__, exc)
             return False
+
+    def _prepare(self, condition: Any) -> Any:
+        """The parsed tree or calling plan of one of this router's conditions."""
+        # self.__dict__ rather than self._prepared: a subclass may skip our __init__
+        prepared: dict[int, tuple[Any, Any]] = self.__dict__.setdefault("_prepared", {})
+        entry = prepared.get(id(condition))
+        if entry is not None and entry[0] is condition:
+            return entry[1]
+        result = _prepare(condition)
+        if len(prepared) >= 2 * len(self.get_config("routes") or ()) + _SPARE_PREPARED:
+            prepared.clear()
+        prepared[id(condition)] = (condition, result)
+        return result
 
 
 def _count_routes(matched: list[str], state: dict[str, Any]) -> None:
@@ -145,21 +216,31 @@ def _count_routes(matched: list[str], state: dict[str, Any]) -> None:
     state["route_counts"] = counts
 
 
-def _check_routes(routes: Any, default_route: Any) -> list[str]:
-    """The route names (and the default route) after checking every name and condition.
+def _check_routes(routes: Any, default_route: Any) -> tuple[list[str], dict[int, tuple[Any, Any]]]:
+    """The route names (and the default route) after checking every name and
+    condition, and the prepared form of each string or callable condition.
 
     Raises:
         ConfigurationError: for a malformed route, name or condition.
     """
     names = []
+    prepared: dict[int, tuple[Any, Any]] = {}
     for name, condition in _pairs(routes):
         _check_name(name)
-        _check_condition(name, condition)
+        if isinstance(condition, dict):
+            pass
+        elif isinstance(condition, str) or callable(condition):
+            prepared[id(condition)] = (condition, _prepare(condition))
+        else:
+            raise ConfigurationError(
+                f"condition of route {name!r} must be a string, a dict or a callable, "
+                f"not {type(condition).__name__}"
+            )
         names.append(name)
     if default_route is not None:
         _check_name(default_route)
         names.append(default_route)
-    return names
+    return names, prepared
 
 
 def _check_name(name: Any) -> None:
@@ -176,39 +257,11 @@ def _pairs(routes: Any) -> list[tuple[Any, Any]]:
     return pairs
 
 
-_cache: dict[str, ast.Expression] = {}
-
-
-def _compiled(text: str) -> ast.Expression:
-    tree = _cache.get(text)
-    if tree is None:
-        tree = _cache[text] = compile_condition(text)
-    return tree
-
-
-def _check_condition(name: Any, condition: Any) -> None:
+def _prepare(condition: Any) -> Any:
+    """A string condition's tree, or how to call a callable one."""
     if isinstance(condition, str):
-        _compiled(condition)
-    elif isinstance(condition, dict):
-        return
-    elif callable(condition):
-        _plan(condition)
-    else:
-        raise ConfigurationError(
-            f"condition of route {name!r} must be a string, a dict or a callable, "
-            f"not {type(condition).__name__}"
-        )
-
-
-_plans: dict[Any, tuple[str, tuple[str, ...]]] = {}
-
-
-def _plan(function: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
-    """How to call a condition: ``("keywords", names)`` or ``("positional", names)``."""
-    plan = _plans.get(function)
-    if plan is None:
-        plan = _plans[function] = _make_plan(function)
-    return plan
+        return _compile(condition)
+    return _make_plan(condition)
 
 
 def _make_plan(function: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
@@ -242,8 +295,14 @@ def _make_plan(function: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
     return "positional", _ARGUMENTS[:count]
 
 
-def _call(function: Callable[..., Any], data: Any, config: Any, stats: Any) -> Any:
-    kind, names = _plan(function)
+def _call(
+    function: Callable[..., Any],
+    plan: tuple[str, tuple[str, ...]],
+    data: Any,
+    config: Any,
+    stats: Any,
+) -> Any:
+    kind, names = plan
     values = {"data": data, "config": config, "stats": stats}
     if kind == "keywords":
         return function(**{name: values[name] for name in names})
