@@ -1,12 +1,23 @@
 """A deterministic flow used by the persistence tests, and a command line to run it.
 
-``python tests/recovery_app.py run DB COUNT`` starts a job with an SQLite store at
-DB, prints ``job <id>``, then one ``progress <n>`` line per processed item, and waits
-for the job. The tests kill it at random moments and recover the job from DB.
+Every line the command line prints starts with a tag naming what it is
+(``job``, ``progress``, ``finished``, ``paused``, ``outcome``), so a reader never
+mistakes one kind of line for another.
 
-``python tests/recovery_app.py pause JOBFILE COUNT PAUSE_AT`` runs a job that pauses
-itself after PAUSE_AT items and saves it to JOBFILE; ``resume JOBFILE FLOWFILE``
-loads the job (and the flow from FLOWFILE) in a fresh process and resumes it.
+``python tests/recovery_app.py run DB COUNT`` starts a job with an SQLite store at
+DB and prints ``job <id>`` before anything else. Then, for each item the collector
+receives, it prints ``progress <n>`` and waits, inside that handler, for a line
+``next`` on its standard input (end of input also lets it go on); after the last
+item it prints ``finished <status>``. Pacing the job by the reader this way means
+the job cannot finish before the reader has seen every progress line: a test that
+kills the process right after answering ``progress <n>`` (n < COUNT) always kills it
+in the middle of the job, at whatever point the engine has reached by then.
+
+``python tests/recovery_app.py pause JOBFILE FLOWFILE COUNT PAUSE_AT`` runs a job
+that pauses itself after PAUSE_AT items, saves the flow to FLOWFILE and the job to
+JOBFILE and prints ``paused <id> <pending>``; ``resume JOBFILE FLOWFILE`` loads the
+job (and the flow from FLOWFILE) in a fresh process, resumes it and prints
+``outcome <json>``.
 """
 
 from __future__ import annotations
@@ -14,6 +25,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from routilux import Flow, JobState, Routine
@@ -76,7 +89,13 @@ class Collect(Routine):
         job.update_shared_data("squares", sum(square))
         job.update_shared_data("pairs", (len(value), len(square)))
         self.send_output("progress", received=len(value))
-        print(f"progress {len(value)}", flush=True)
+        if progress_hook is not None:
+            progress_hook(len(value))
+
+
+#: Called by the collector with the number of items received so far; set only by
+#: the ``run`` command (the tests' own runs of the flow print nothing).
+progress_hook: Callable[[int], None] | None = None
 
 
 def build_flow(store: Any = None) -> Flow:
@@ -121,8 +140,24 @@ def main(argv: list[str]) -> None:
     if command == "run":
         database, count = argv[1], int(argv[2])
         flow = build_flow(SQLiteStore(database, checkpoint_every=7, checkpoint_interval=0.01))
+        announced = threading.Event()
+
+        def paced(received: int) -> None:
+            # The job id is only known once the job has started, and the collector
+            # runs on a worker thread: hold its first line until the id is out.
+            announced.wait()
+            print(f"progress {received}", flush=True)
+            answer = sys.stdin.readline()
+            if answer not in ("next\n", ""):
+                sys.stderr.write(f"recovery_app: expected 'next', got {answer!r}\n")
+                sys.stderr.flush()
+                os._exit(2)
+
+        global progress_hook
+        progress_hook = paced
         job = flow.execute("numbers", {"count": count}, wait=False)
         print(f"job {job.job_id}", flush=True)
+        announced.set()
         job.wait_for_completion()
         print(f"finished {job.status}", flush=True)
     elif command == "pause":
@@ -132,7 +167,7 @@ def main(argv: list[str]) -> None:
         job = flow.execute("numbers", {"count": count, "pause_at": pause_at})
         assert job.status == "paused", job.status
         job.save(job_file)
-        print(f"paused {job.job_id} pending {len(job.pending_tasks)}", flush=True)
+        print(f"paused {job.job_id} {len(job.pending_tasks)}", flush=True)
     elif command == "resume":
         job_file, flow_file = argv[1], argv[2]
         flow = Flow.load(flow_file)

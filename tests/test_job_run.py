@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
-import time
 from typing import Any
 
 import pytest
 
-from routilux import Flow, Routine
+from routilux import Flow, JobState, Routine
 from routilux.exceptions import JobStateError
 
 from helpers import Collector, Relay, Source, chain, events
@@ -89,46 +89,132 @@ def test_entry_handler_runs_alone_before_downstream_in_sequential_mode() -> None
     assert log == ["emitted 0", "emitted 1", "emitted 2", "got 0", "got 1", "got 2"]
 
 
-def test_slow_entry_handler_loses_nothing() -> None:
-    class SlowEntry(Routine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.define_slot("trigger", handler=self.go)
+class Blocking(Routine):
+    """Announces that its handler is running, then holds until released.
+
+    With ``emits`` it is an entry routine that emits ``value=0..emits-1`` once
+    released; without, a sink that records ``done`` once released.
+    """
+
+    def __init__(self, emits: int | None = None) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.done = threading.Event()
+        self.job: JobState | None = None
+        self.emits = emits
+        if emits is None:
+            self.define_slot("input", handler=self.hold)
+        else:
+            self.define_slot("trigger", handler=self.hold)
             self.define_event("output", ["value"])
 
-        def go(self, **_: Any) -> None:
-            time.sleep(0.5)  # the workload: real work before the first emit
-            for value in range(5):
-                self.emit("output", value=value)
+    def reset(self) -> None:
+        for event in (self.entered, self.release, self.done):
+            event.clear()
+        self.job = None
 
-    for strategy in ("sequential", "concurrent"):
-        flow = chain(("e", SlowEntry()), ("sink", Collector()), strategy=strategy)
-        started = time.perf_counter()
-        job = flow.execute("e")
-        assert time.perf_counter() - started >= 0.5
-        assert job.status == "completed"
-        received = job.get_routine_state("sink")["received"]
-        assert sorted(item["value"] for item in received) == [0, 1, 2, 3, 4]
+    def hold(self, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        self.job = ctx.job_state
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the handler"
+        for value in range(self.emits or 0):
+            self.emit("output", value=value)
+        self.done.set()
 
 
-def test_execute_returns_only_after_the_last_activation() -> None:
-    done = threading.Event()
+def execute_in_thread(
+    flow: Flow, entry: str, blocking: Blocking
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start a blocking ``flow.execute(entry)`` in a thread. The dict gets the JobState
+    under "job" and, under "done_at_return", whether ``blocking``'s handler had
+    finished at the moment ``execute`` returned.
 
-    class Last(Routine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.define_slot("input", handler=self.finish)
+    A first job runs with ``blocking`` open, so the flow's worker threads exist: an
+    ``execute`` that wrongly returned early would otherwise still be inside its own
+    call, starting a worker thread, when the handler announces itself.
+    """
+    blocking.release.set()
+    flow.execute(entry, wait=False)
+    assert flow.wait_for_completion(10)
+    blocking.reset()
+    returned: dict[str, Any] = {}
 
-        def finish(self, value: Any) -> None:
-            time.sleep(0.05)  # work that outlasts the entry handler
-            done.set()
+    def run() -> None:
+        job = flow.execute(entry)
+        returned["done_at_return"] = blocking.done.is_set()
+        returned["job"] = job
 
-    for strategy in ("sequential", "concurrent"):
-        done.clear()
-        flow = chain(("src", Source()), ("relay", Relay()), ("last", Last()), strategy=strategy)
-        job = flow.execute("src")
-        assert done.is_set(), strategy
-        assert job.status == "completed"
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, returned
+
+
+def inside_execute(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is, right now, inside a call of ``Flow.execute``.
+
+    A deterministic witness that ``execute`` has not returned yet: reading a flag the
+    thread sets after the call races with the thread itself.
+    """
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code is Flow.execute.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_slow_entry_handler_loses_nothing(strategy: str) -> None:
+    """O: this test slept 0.5 s in the entry handler and then asserted that execute
+    took at least 0.5 s, which its own sleep guaranteed. Now the entry handler holds
+    until the test has seen that the job is running, unfinished and its caller still
+    inside execute while no activation is queued; only then it emits, and every
+    emission arrives before execute returns."""
+    entry = Blocking(emits=5)
+    flow = chain(("e", entry), ("sink", Collector()), strategy=strategy)
+    thread, returned = execute_in_thread(flow, "e", entry)
+    try:
+        assert entry.entered.wait(10)
+        job = entry.job
+        assert job is not None
+        # The entry handler is the job's only work in flight: an engine that judges
+        # completion by an empty queue, or by a quiet spell, would finish it here.
+        assert job.status == "running"
+        assert not job.is_finished
+        assert not job.wait_for_completion(timeout=0)
+        assert not flow.wait_for_completion(timeout=0)
+        assert inside_execute(thread)
+    finally:
+        entry.release.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert returned["job"] is job and returned["done_at_return"]
+    assert job.status == "completed"
+    received = job.get_routine_state("sink")["received"]
+    assert sorted(item["value"] for item in received) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_execute_returns_only_after_the_last_activation(strategy: str) -> None:
+    """O: the last activation used to outlast the entry handler by sleeping. Now it
+    holds until the test has seen it running with the caller still inside execute;
+    at the moment execute returns, the last handler has finished."""
+    last = Blocking()
+    flow = chain(("src", Source()), ("relay", Relay()), ("last", last), strategy=strategy)
+    thread, returned = execute_in_thread(flow, "src", last)
+    try:
+        assert last.entered.wait(10)
+        assert inside_execute(thread)
+        assert last.job is not None and not last.job.is_finished
+    finally:
+        last.release.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert returned["done_at_return"], "execute returned before the last activation ended"
+    assert returned["job"].status == "completed"
 
 
 def test_concurrent_strategy_reaches_but_never_exceeds_max_workers() -> None:

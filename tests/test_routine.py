@@ -325,7 +325,21 @@ def test_emit_through_a_chain_runs_before_returning() -> None:
 
 
 def test_emit_with_no_connections_does_nothing() -> None:
-    Source().emit("output", value=1)
+    """O: this test asserted nothing. An event with no connections (never connected,
+    or connected and then disconnected) delivers to no slot, without error."""
+    log: list[Any] = []
+    source = Source()
+    sink = Sink("s", log)
+    source.emit("output", value=1)
+    source.output.connect(sink.input)
+    source.output.disconnect(sink.input)
+    assert source.output.connected_slots == []
+    source.emit("output", value=2)
+    assert log == []
+    # The emit left nothing behind that a later connection would deliver.
+    source.output.connect(sink.input)
+    source.emit("output", value=3)
+    assert [data for _, data, _ in log] == [{"value": 3}]
 
 
 def test_emit_accepts_a_key_named_event_name() -> None:
@@ -423,10 +437,17 @@ def test_extract_input_data_nothing_gives_empty_dict() -> None:
 
 
 def test_calling_a_routine_is_deprecated_and_does_nothing() -> None:
+    """O: "does nothing" was only checked by the return value; calling a routine must
+    neither run its trigger handler nor emit to connected slots."""
+    log: list[Any] = []
     routine = Source()
+    routine.output.connect(Sink("s", log).input)
     with pytest.warns(DeprecationWarning, match="Flow.execute"):
         result = routine(value=1)
     assert result is None
+    assert log == []
+    routine.trigger.receive({"value": 1})  # the same routine, run through its slot
+    assert [data for _, data, _ in log] == [{"value": 1}]
 
 
 def test_repr() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +38,25 @@ def test_every_tutorial_script_runs() -> None:
         run(str(script.relative_to(TUTORIALS)))
 
 
-def test_the_readme_example_is_the_quickstart_script() -> None:
+def fenced(text: str, language: str) -> list[str]:
+    """The bodies of the ```language fenced blocks of a Markdown text, in order."""
+    return re.findall(rf"^```{language}\n(.*?)\n```$", text, flags=re.DOTALL | re.MULTILINE)
+
+
+def test_the_readme_first_command_runs_the_flow_it_shows() -> None:
+    """Newcomer friction: the README's first command ran getting_started.py while the
+    README showed quickstart.py's code and output. The script its first command runs
+    must be the code shown under "A first flow", and print the output shown there."""
     readme = (TUTORIALS.parent / "README.md").read_text(encoding="utf-8")
-    script = (TUTORIALS / "quickstart.py").read_text(encoding="utf-8")
-    code = script.split('"""', 2)[2].strip()
-    assert f"```python\n{code}\n```" in readme
-    printed = run("quickstart.py").strip()
-    assert f"```text\n{printed}\n```" in readme
+    first_command = fenced(readme, "sh")[0]
+    scripts = re.findall(r"\.venv/bin/python (tutorials/\S+\.py)\b", first_command)
+    assert len(scripts) == 1, f"the first command runs no single tutorial: {first_command}"
+    script = TUTORIALS.parent / scripts[0]
+    first_flow = readme.split("\n## A first flow\n", 1)[1].split("\n## ", 1)[0]
+    (shown_code,) = fenced(first_flow, "python")
+    (shown_output,) = fenced(first_flow, "text")
+    code = script.read_text(encoding="utf-8").split('"""', 2)[2].strip()
+    assert shown_code == code
+    printed = run(str(script.relative_to(TUTORIALS)))
+    assert shown_output == printed.rstrip("\n")
+    assert f"This is `{scripts[0]}`" in first_flow
