@@ -5,15 +5,24 @@ data and log, outputs, errors, pause points, deferred events, pending activation
 (routine id, slot name, data, attempt), merge buffers, results and the tracker's
 records. Never stored: the output handler (attach one again after loading), running
 threads, or anything a loader could not restore by name.
+
+Loading checks every field down to the shapes the job and its tracker write
+themselves (a tracker run record is an object with ``routine_id``, a naive ISO
+``start_time``, ``params`` and ``status``, ...; a pending activation's ``retry_count``
+is an int from 0 to :data:`~routilux._documents.MAX_RETRY_COUNT`), so that a damaged
+document fails when it is loaded, not later in the middle of a resumed job. Saving
+checks the same shapes, so a document that could not be loaded is never written.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 from routilux._documents import (
     JOB_FORMAT,
+    MAX_RETRY_COUNT,
     VERSION,
     DeferredDoc,
     JobDoc,
@@ -21,13 +30,14 @@ from routilux._documents import (
     check_header,
     structure,
 )
-from routilux._history import MAX_HISTORY_LIMIT
-from routilux._values import decode_value, encode_value
+from routilux._history import MAX_HISTORY_LIMIT, RecordName, record_name
+from routilux._values import decode_value, describe, describe_exception, encode_value
 from routilux.exceptions import SerializationError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import ALL_STATUSES, JobState
 
 __all__ = [
+    "check_tracker",
     "decode_pending",
     "encode_history_rows",
     "encode_pending",
@@ -48,8 +58,195 @@ def _time_from_iso(text: Any, where: str) -> float:
         moment = datetime.fromisoformat(text).timestamp()
         datetime.fromtimestamp(moment).isoformat()  # it must also go back the other way
     except (ValueError, OverflowError, OSError):
-        raise SerializationError(f"invalid or out-of-range timestamp {text!r}", where) from None
+        raise SerializationError(
+            f"invalid or out-of-range timestamp {describe(text)}", where
+        ) from None
     return moment
+
+
+def _naive_moment(text: Any, where: str, *, naive: bool) -> datetime:
+    """The datetime of an ISO timestamp string written by the tracker or the job.
+
+    With ``naive``, a timestamp with a UTC offset is refused: the tracker subtracts
+    its own naive ``datetime.now()`` from it.
+    """
+    if type(text) is not str:
+        raise SerializationError(f"a timestamp must be an ISO string, not {describe(text)}", where)
+    try:
+        moment = datetime.fromisoformat(text)
+        moment.timestamp()  # in the range the platform can convert
+    except (ValueError, OverflowError, OSError):
+        raise SerializationError(
+            f"invalid or out-of-range timestamp {describe(text)}", where
+        ) from None
+    if naive and moment.tzinfo is not None:
+        raise SerializationError(
+            f"timestamp {describe(text)} must be local time without a UTC offset", where
+        )
+    return moment
+
+
+_RUN_REQUIRED = ("routine_id", "start_time", "params", "status")
+_RUN_KEYS = frozenset(_RUN_REQUIRED) | {
+    "end_time",
+    "result",
+    "error",
+    "execution_time",
+    "activations",  # how many activations a non-entry routine ran in the job
+}
+_EVENT_KEYS = ("timestamp", "source_routine_id", "event_name", "target_routine_id", "data")
+
+
+def _check_keys(record: dict[Any, Any], required: Any, allowed: Any, where: str) -> None:
+    missing = [key for key in required if key not in record]
+    if missing:
+        raise SerializationError(f"missing {', '.join(missing)}", where)
+    extra = [describe(key) for key in record if key not in allowed]
+    if extra:
+        raise SerializationError(f"unknown keys {', '.join(extra)}", where)
+
+
+def _check_run(routine_id: str, record: Any, where: str) -> None:
+    """One run record, as ``record_routine_start``/``record_routine_end`` write it."""
+    if not isinstance(record, dict):
+        raise SerializationError(
+            f"a run record must be an object, not {type(record).__name__}", where
+        )
+    _check_keys(record, _RUN_REQUIRED, _RUN_KEYS, where)
+    if record["routine_id"] != routine_id:
+        raise SerializationError(
+            f"run record of routine {describe(record['routine_id'])} listed under "
+            f"{describe(routine_id)}",
+            f"{where}.routine_id",
+        )
+    _naive_moment(record["start_time"], f"{where}.start_time", naive=True)
+    if "end_time" in record:
+        _naive_moment(record["end_time"], f"{where}.end_time", naive=True)
+    if not isinstance(record["params"], dict):
+        raise SerializationError("params must be an object", f"{where}.params")
+    if not isinstance(record["status"], str):
+        raise SerializationError("status must be a string", f"{where}.status")
+    if "error" in record and not isinstance(record["error"], str):
+        raise SerializationError("error must be a string", f"{where}.error")
+    if "activations" in record:
+        count = record["activations"]
+        if type(count) is not int or count < 0:
+            raise SerializationError("activations must be an int >= 0", f"{where}.activations")
+    if "execution_time" in record:
+        seconds = record["execution_time"]
+        if type(seconds) not in (int, float) or not math.isfinite(seconds):
+            raise SerializationError(
+                "execution_time must be a finite number", f"{where}.execution_time"
+            )
+
+
+def _check_event(record: Any, where: str) -> None:
+    """One ``event_flow`` entry, as ``record_event`` writes it."""
+    if not isinstance(record, dict):
+        raise SerializationError(
+            f"an event record must be an object, not {type(record).__name__}", where
+        )
+    _check_keys(record, _EVENT_KEYS, _EVENT_KEYS, where)
+    _naive_moment(record["timestamp"], f"{where}.timestamp", naive=False)
+    for key in ("source_routine_id", "event_name"):
+        if not isinstance(record[key], str):
+            raise SerializationError(f"{key} must be a string", f"{where}.{key}")
+    if record["target_routine_id"] is not None and not isinstance(record["target_routine_id"], str):
+        raise SerializationError(
+            "target_routine_id must be a string or null", f"{where}.target_routine_id"
+        )
+
+
+def check_tracker(
+    routine_executions: Any, performance_metrics: Any, events: Any, where: str, events_key: str
+) -> None:
+    """Check a tracker's records (decoded values) have the shapes the tracker writes.
+
+    Raises:
+        SerializationError: naming the first record that does not, and where it is.
+    """
+    if not isinstance(routine_executions, dict):
+        raise SerializationError("expected dict", f"{where}.routine_executions")
+    for routine_id, runs in routine_executions.items():
+        at = f"{where}.routine_executions[{describe(routine_id)}]"
+        if not isinstance(routine_id, str):
+            raise SerializationError("routine ids must be strings", at)
+        if not isinstance(runs, list):
+            raise SerializationError("the runs of a routine must be a list", at)
+        for index, record in enumerate(runs):
+            _check_run(routine_id, record, f"{at}[{index}]")
+    if not isinstance(performance_metrics, dict):
+        raise SerializationError("expected dict", f"{where}.performance_metrics")
+    if not isinstance(events, list):
+        raise SerializationError("expected list", f"{where}.{events_key}")
+    for index, record in enumerate(events):
+        _check_event(record, f"{where}.{events_key}[{index}]")
+
+
+def _check_objects(entries: Any, where: str) -> None:
+    """A list of objects (log entries, outputs, errors, pause points)."""
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SerializationError(
+                f"expected an object, not {type(entry).__name__}", f"{where}[{index}]"
+            )
+
+
+def _check_retry_count(count: Any, where: str) -> int:
+    if type(count) is not int or not 0 <= count <= MAX_RETRY_COUNT:
+        raise SerializationError(
+            f"retry_count must be an int from 0 to {MAX_RETRY_COUNT}, not {describe(count)}",
+            where,
+        )
+    return count
+
+
+def _check_id_keys(mapping: dict[Any, Any], what: str, where: str) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise SerializationError(f"{what} must be strings, not {describe(key)}", where)
+
+
+def check_job(job: JobState) -> None:
+    """Check the parts of a live job that loading checks beyond their JSON types, so
+    that saving never writes a document a loader would refuse.
+
+    Raises:
+        SerializationError: naming the first problem and where it would be written.
+    """
+    for index, entry in enumerate(job.pending_tasks):
+        where = f"$.pending_tasks[{index}]"
+        if not isinstance(entry, dict):
+            raise SerializationError("a pending activation must be a dict", where)
+        _check_retry_count(entry.get("retry_count") or 0, f"{where}.retry_count")
+    for name in ("job_id", "flow_id"):
+        if type(getattr(job, name)) is not str:
+            raise SerializationError(f"{name} must be a string", f"$.{name}")
+    if job.status not in ALL_STATUSES:
+        raise SerializationError(f"unknown status {describe(job.status)}", "$.status")
+    for routine_id, state in job.routine_states.items():
+        if not isinstance(routine_id, str) or not isinstance(state, dict):
+            raise SerializationError(
+                "routine states map routine ids to dicts",
+                f"$.routine_states[{describe(routine_id)}]",
+            )
+    for routine_id, slots in job._merge_buffers.items():
+        where = f"$.merge_buffers[{describe(routine_id)}]"
+        if not isinstance(routine_id, str) or not isinstance(slots, dict):
+            raise SerializationError("merge buffers map routine ids to slot names", where)
+        _check_id_keys(slots, "slot names", where)
+    for name in ("shared_log", "output_log", "errors", "pause_points"):
+        _check_objects(getattr(job, name), f"$.{name}")
+    _check_id_keys(job._results, "result keys (routine ids)", "$.results")
+    tracker = job.execution_tracker
+    with tracker._lock:
+        check_tracker(
+            tracker.routine_executions,
+            tracker.performance_metrics,
+            tracker._recorded_events,
+            "$.execution_tracker",
+            "recorded_events",
+        )
 
 
 def encode_pending(entries: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
@@ -77,7 +274,7 @@ def decode_pending(docs: list[PendingDoc], where: str) -> list[dict[str, Any]]:
                 "slot_routine_id": doc.slot_routine_id,
                 "slot_name": doc.slot_name,
                 "data": data,
-                "retry_count": doc.retry_count,
+                "retry_count": _check_retry_count(doc.retry_count, f"{where}[{index}].retry_count"),
                 "merged": doc.merged,
                 "is_entry": doc.is_entry,
             }
@@ -86,10 +283,21 @@ def decode_pending(docs: list[PendingDoc], where: str) -> list[dict[str, Any]]:
 
 
 def encode_history_rows(rows: list[tuple[str, str, Any, float]], start: int) -> list[list[Any]]:
-    return [
-        [routine_id, event_name, encode_value(data, f"$.execution_history[{start + i}]"), _iso(t)]
-        for i, (routine_id, event_name, data, t) in enumerate(rows)
-    ]
+    """History rows as ``[routine_id, event_name, data, time]``; a row that is not an
+    emission (see :class:`~routilux._history.RecordName`) gets a fifth item,
+    ``"record"``."""
+    encoded = []
+    for i, (routine_id, event_name, data, t) in enumerate(rows):
+        row = [routine_id, str(event_name), encode_value(data, f"$.execution_history[{start + i}]")]
+        row.append(_iso(t))
+        if isinstance(event_name, RecordName):
+            row.append(RECORD_MARK)
+        encoded.append(row)
+    return encoded
+
+
+#: The fifth item of a history row that is not an emission.
+RECORD_MARK = "record"
 
 
 def job_to_document(job: JobState) -> dict[str, Any]:
@@ -98,6 +306,7 @@ def job_to_document(job: JobState) -> dict[str, Any]:
     Raises:
         SerializationError: for data that cannot be stored, naming where it is.
     """
+    check_job(job)
     log = job._formatted_log()
     tracker = job.execution_tracker
     with job._lock, tracker._lock:
@@ -167,15 +376,21 @@ def _history_rows(rows: list[Any]) -> list[tuple[str, str, Any, float]]:
     decoded = []
     for index, row in enumerate(rows):
         where = f"$.execution_history[{index}]"
-        if type(row) is not list or len(row) != 4:
-            raise SerializationError("a history row is [routine_id, event_name, data, time]", where)
-        routine_id, event_name, data, stamp = row
+        if type(row) is not list or not (
+            len(row) == 4 or (len(row) == 5 and row[4] == RECORD_MARK)
+        ):
+            raise SerializationError(
+                'a history row is [routine_id, event_name, data, time] (and "record" for a '
+                "row that is not an emission)",
+                where,
+            )
+        routine_id, event_name, data, stamp = row[:4]
         if type(routine_id) is not str or type(event_name) is not str:
             raise SerializationError("routine_id and event_name must be strings", where)
         decoded.append(
             (
                 routine_id,
-                event_name,
+                record_name(event_name) if len(row) == 5 else event_name,
                 decode_value(data, f"{where}[2]"),
                 _time_from_iso(stamp, where),
             )
@@ -187,13 +402,24 @@ def populate_job(job: JobState, data: Any) -> None:
     """Fill the fresh ``job`` from a ``routilux.job`` document.
 
     Raises:
-        SerializationError: for anything wrong with the document; ``job`` may then be
-            partly filled, so callers fill a fresh JobState first.
+        SerializationError: for anything wrong with the document, and only that; ``job``
+            may then be partly filled, so callers fill a fresh JobState first.
     """
+    try:
+        _populate_job(job, data)
+    except SerializationError:
+        raise
+    except RecursionError:
+        raise SerializationError("job document nested too deeply", "$") from None
+    except Exception as exc:  # a check this module lacks: still the document's fault
+        raise SerializationError(f"invalid job document: {describe_exception(exc)}") from exc
+
+
+def _populate_job(job: JobState, data: Any) -> None:
     check_header(data, JOB_FORMAT)
     doc = structure(data, JobDoc, "job document")
     if doc.status not in ALL_STATUSES:
-        raise SerializationError(f"unknown status {doc.status!r}", "$.status")
+        raise SerializationError(f"unknown status {describe(doc.status)}", "$.status")
     if doc.history_limit is not None and not 1 <= doc.history_limit <= MAX_HISTORY_LIMIT:
         raise SerializationError(
             f"history_limit must be between 1 and {MAX_HISTORY_LIMIT}", "$.history_limit"
@@ -210,24 +436,26 @@ def populate_job(job: JobState, data: Any) -> None:
     for routine_id, state in job.routine_states.items():
         if not isinstance(routine_id, str) or not isinstance(state, dict):
             raise SerializationError(
-                "routine states map routine ids to objects", f"$.routine_states[{routine_id!r}]"
+                "routine states map routine ids to objects",
+                f"$.routine_states[{describe(routine_id)}]",
             )
     job.shared_data = _decoded(doc.shared_data, dict, "$.shared_data")
-    job.shared_log = _decoded(doc.shared_log, list, "$.shared_log")
-    job.output_log = _decoded(doc.output_log, list, "$.output_log")
-    job.errors = _decoded(doc.errors, list, "$.errors")
-    job.pause_points = _decoded(doc.pause_points, list, "$.pause_points")
+    for name in ("shared_log", "output_log", "errors", "pause_points"):
+        entries = _decoded(getattr(doc, name), list, f"$.{name}")
+        _check_objects(entries, f"$.{name}")
+        setattr(job, name, entries)
     job.deferred_events = [
         _deferred(event, index) for index, event in enumerate(doc.deferred_events)
     ]
     job.pending_tasks = decode_pending(doc.pending_tasks, "$.pending_tasks")
     job._merge_buffers = _decoded(doc.merge_buffers, dict, "$.merge_buffers")
     for routine_id, slots in job._merge_buffers.items():
+        where = f"$.merge_buffers[{describe(routine_id)}]"
         if not isinstance(routine_id, str) or not isinstance(slots, dict):
-            raise SerializationError(
-                "merge buffers map routine ids to slot names", f"$.merge_buffers[{routine_id!r}]"
-            )
+            raise SerializationError("merge buffers map routine ids to slot names", where)
+        _check_id_keys(slots, "slot names", where)
     job._results = _decoded(doc.results, dict, "$.results")
+    _check_id_keys(job._results, "result keys (routine ids)", "$.results")
     job._reset_history(doc.history_limit, history, doc.history_dropped)
     tracker = job.execution_tracker
     tracker.flow_id = doc.flow_id
@@ -240,6 +468,13 @@ def populate_job(job: JobState, data: Any) -> None:
     tracker._recorded_events = _decoded(
         doc.execution_tracker.recorded_events, list, "$.execution_tracker.recorded_events"
     )
+    check_tracker(
+        tracker.routine_executions,
+        tracker.performance_metrics,
+        tracker._recorded_events,
+        "$.execution_tracker",
+        "recorded_events",
+    )
     job._updated = _time_from_iso(doc.updated_at, "$.updated_at")
 
 
@@ -248,6 +483,7 @@ def _deferred(doc: DeferredDoc, index: int) -> dict[str, Any]:
     data = decode_value(doc.data, f"{where}.data")
     if not isinstance(data, dict):
         raise SerializationError("deferred event data must be an object", f"{where}.data")
+    _naive_moment(doc.timestamp, f"{where}.timestamp", naive=False)
     return {
         "routine_id": doc.routine_id,
         "event_name": doc.event_name,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from routilux._hybrid import hybridmethod
+
 if TYPE_CHECKING:
     from routilux.event import Event
     from routilux.flow import Flow
@@ -105,6 +107,35 @@ class Connection:
         if self.source_event is None:
             raise ValueError(f"{self!r} has no source event")
         self.source_event._detach(self)
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This connection as a ``routilux.connection`` document: both routine
+        ids (null outside a flow), the event and slot names, and ``param_mapping``.
+
+        Raises:
+            SerializationError: if the mapping is not strings to strings.
+        """
+        from routilux._component_documents import connection_to_document
+
+        return connection_to_document(self)
+
+    @hybridmethod
+    def deserialize(cls: type[Connection], instance: Connection | None, data: Any) -> Connection:
+        """Build a connection from a ``routilux.connection`` document.
+
+        ``Connection.deserialize(data)`` returns a new connection without ends (it
+        keeps the stored ids and names; connect routines with ``Flow.connect``);
+        ``connection.deserialize(data)`` sets that connection's ``param_mapping``
+        (its ends must be the ones the document names) and returns it.
+
+        Raises:
+            SerializationError: for anything wrong with the document; nothing changes.
+        """
+        from routilux._component_documents import connection_from_document
+
+        return connection_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         return f"Connection[{self.source_event!r} -> {self.target_slot!r}]"

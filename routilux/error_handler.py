@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from routilux._hybrid import hybridmethod
 from routilux.exceptions import InvalidStrategyError
 
 if TYPE_CHECKING:
@@ -203,6 +204,38 @@ class ErrorHandler:
                 return True
             return not self.is_critical
         return True
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This handler as a ``routilux.error_handler`` document: ``strategy``,
+        ``max_retries``, ``retry_delay``, ``retry_backoff``, ``retryable_exceptions``
+        (class references), ``is_critical`` and the legacy ``retry_count``.
+
+        Raises:
+            SerializationError: for an exception class a loader could not find (one
+                defined inside a function and not registered).
+        """
+        from routilux._component_documents import error_handler_to_document
+
+        return error_handler_to_document(self)
+
+    @hybridmethod
+    def deserialize(
+        cls: type[ErrorHandler], instance: ErrorHandler | None, data: Any
+    ) -> ErrorHandler:
+        """Build a handler from a ``routilux.error_handler`` document.
+
+        ``ErrorHandler.deserialize(data)`` returns a new handler;
+        ``handler.deserialize(data)`` sets that handler's settings and returns it (as
+        in 0.9). Exception classes must be built in, imported or registered.
+
+        Raises:
+            SerializationError: for anything wrong with the document; nothing changes.
+        """
+        from routilux._component_documents import error_handler_from_document
+
+        return error_handler_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from routilux._hybrid import hybridmethod
 from routilux._signals import FanoutSignal
 from routilux.connection import Connection
 
@@ -112,6 +113,34 @@ class Event:
             self.routine.emit(self.name, **data)
         else:
             self.signal.emit_data(None, data, None)
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This event as a ``routilux.event`` document: its name and
+        ``output_params``.
+
+        Raises:
+            SerializationError: if ``output_params`` holds anything but strings.
+        """
+        from routilux._component_documents import event_to_document
+
+        return event_to_document(self)
+
+    @hybridmethod
+    def deserialize(cls: type[Event], instance: Event | None, data: Any) -> Event:
+        """Build an event from a ``routilux.event`` document.
+
+        ``Event.deserialize(data)`` returns a new event without a routine;
+        ``event.deserialize(data)`` sets that event's ``output_params`` (an event of a
+        routine keeps its name) and returns it.
+
+        Raises:
+            SerializationError: for anything wrong with the document; nothing changes.
+        """
+        from routilux._component_documents import event_from_document
+
+        return event_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         if self.routine is not None:

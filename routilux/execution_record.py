@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from routilux._hybrid import hybridmethod
+
 __all__ = ["ExecutionRecord"]
 
 
@@ -69,6 +71,35 @@ class ExecutionRecord:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This record as a ``routilux.execution_record`` document:
+        ``routine_id``, ``event_name``, ``data`` and ``timestamp`` (ISO).
+
+        Raises:
+            SerializationError: for data that cannot be stored, naming where it is.
+        """
+        from routilux._component_documents import record_to_document
+
+        return record_to_document(self)
+
+    @hybridmethod
+    def deserialize(
+        cls: type[ExecutionRecord], instance: ExecutionRecord | None, data: Any
+    ) -> ExecutionRecord:
+        """Build a record from a ``routilux.execution_record`` document.
+
+        ``ExecutionRecord.deserialize(data)`` returns a new record;
+        ``record.deserialize(data)`` fills that record and returns it.
+
+        Raises:
+            SerializationError: for anything wrong with the document; nothing changes.
+        """
+        from routilux._component_documents import record_from_document
+
+        return record_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp}]"

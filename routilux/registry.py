@@ -145,7 +145,11 @@ def resolve_class(reference: Any, base: type, where: str) -> type:
         SerializationError: naming the class and ``where`` in the document.
     """
     if not isinstance(reference, str):
-        raise SerializationError(f"a class reference must be a string, not {reference!r}", where)
+        from routilux._values import describe
+
+        raise SerializationError(
+            f"a class reference must be a string, not {describe(reference)}", where
+        )
     target = registered(reference)
     if target is None:
         target = _imported_attribute(reference, where)
@@ -164,8 +168,11 @@ def resolve_function(name: Any, where: str) -> Callable[..., Any]:
     """
     target = registered(name) if isinstance(name, str) else None
     if target is None or isinstance(target, type) or not callable(target):
+        from routilux._values import describe
+
         raise SerializationError(
-            f"no function is registered as {name!r}; register it with register_serializable",
+            f"no function is registered as {describe(name, 200)}; register it with "
+            "register_serializable",
             where,
         )
     return target  # type: ignore[no-any-return]

@@ -89,7 +89,7 @@ class Splitter(Routine):
         pass
 
     def alternative(self, **data: Any) -> None:
-        """Another method, set as a slot handler after construction."""
+        """Another method, not wired to a slot in __init__: no document may name it."""
         ctx = self.get_execution_context()
         assert ctx is not None
         ctx.job_state.update_shared_data("alternative", data)
@@ -292,10 +292,11 @@ def test_routines_keep_their_classes_slots_events_and_merge_strategies() -> None
 def test_handlers_are_found_again_by_method_name_or_registered_name() -> None:
     flow = rich_flow()
     splitter = flow.routines["split"]
-    splitter.get_slot("extra").handler = splitter.alternative  # type: ignore[attr-defined,union-attr]
+    # Rewired after construction, to another handler the class wires in __init__.
+    splitter.get_slot("extra").handler = splitter.split  # type: ignore[attr-defined,union-attr]
     doc = flow.serialize()
     extra_doc = doc["routines"][0]["slots"][1]
-    assert extra_doc["handler"] == "alternative"
+    assert extra_doc["handler"] == "split"
     assert extra_doc["handler_function"] is None
     noter_doc = doc["routines"][4]["slots"][0]
     assert noter_doc["handler"] is None
@@ -304,10 +305,27 @@ def test_handlers_are_found_again_by_method_name_or_registered_name() -> None:
     loaded = Flow.deserialize(json_round_trip(doc))
     new_splitter = loaded.routines["split"]
     # Bound to the new routine, not the old one.
-    assert new_splitter.get_slot("extra").handler == new_splitter.alternative  # type: ignore[attr-defined,union-attr]
+    assert new_splitter.get_slot("extra").handler == new_splitter.split  # type: ignore[attr-defined,union-attr]
     assert new_splitter.get_slot("trigger").handler == new_splitter.split  # type: ignore[attr-defined,union-attr]
     assert new_splitter.get_slot("trigger").handler.__self__ is new_splitter  # type: ignore[union-attr]
     assert loaded.routines["noter"].get_slot("input").handler is note  # type: ignore[union-attr]
+    assert loaded.serialize() == doc
+
+
+def test_a_method_the_class_does_not_wire_cannot_be_stored_as_handler() -> None:
+    """Z: a loader binds slots only to the handlers a class wires in __init__, so a
+    flow whose slot was rewired to another method is refused when saved, not written
+    as a document that no loader would accept."""
+    flow = rich_flow()
+    splitter = flow.routines["split"]
+    splitter.get_slot("extra").handler = splitter.alternative  # type: ignore[attr-defined,union-attr]
+    with pytest.raises(SerializationError) as info:
+        flow.serialize()
+    assert info.value.path == "$.routines[0].slots[1].handler"
+    assert "Splitter.alternative, which Splitter.__init__ does not wire to any slot" in str(
+        info.value
+    )
+    assert "register_serializable" in str(info.value)
 
 
 def test_slot_without_handler_round_trips() -> None:

@@ -713,3 +713,347 @@ def test_serialized_document_is_a_snapshot() -> None:
     assert job.shared_data["pause_at"] == 3
     assert job.routine_states["square"]["seen"] == 6
     assert job.execution_tracker.performance_metrics["collect_calls"] == 6
+
+
+# -- damaged documents fail when loaded, not in the resumed job (issue 8) --------------
+
+
+def tracker_job_document() -> dict[str, Any]:
+    """The document of a paused job with pending work and tracker records."""
+    _, job = paused_job()
+    document = via_json(job.serialize())
+    assert document["pending_tasks"]
+    assert document["execution_tracker"]["routine_executions"]["numbers"]
+    assert document["execution_tracker"]["recorded_events"]
+    return document
+
+
+def set_path(document: Any, path: list[Any], value: Any) -> None:
+    for key in path[:-1]:
+        document = document[key]
+    document[path[-1]] = value
+
+
+RUN = ["execution_tracker", "routine_executions", "numbers", 0]
+RUN_AT = "$.execution_tracker.routine_executions['numbers'][0]"
+EVENT = ["execution_tracker", "recorded_events", 0]
+EVENT_AT = "$.execution_tracker.recorded_events[0]"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "message"),
+    [
+        (RUN[:-1], [5], RUN_AT, "a run record must be an object, not int"),
+        (RUN[:-1], {"0": {}}, RUN_AT[:-3], "the runs of a routine must be a list"),
+        (RUN[:-2], [], "$.execution_tracker.routine_executions", "expected dict"),
+        ([*RUN, "start_time"], "yesterday", f"{RUN_AT}.start_time", "invalid or out-of-range"),
+        ([*RUN, "start_time"], 1700000000, f"{RUN_AT}.start_time", "must be an ISO string"),
+        ([*RUN, "start_time"], "2024-01-01T00:00:00+02:00", f"{RUN_AT}.start_time", "local"),
+        ([*RUN, "end_time"], "2024-13-01T00:00:00", f"{RUN_AT}.end_time", "invalid"),
+        ([*RUN, "routine_id"], "square", f"{RUN_AT}.routine_id", "listed under 'numbers'"),
+        ([*RUN, "params"], [1], f"{RUN_AT}.params", "params must be an object"),
+        ([*RUN, "status"], None, f"{RUN_AT}.status", "status must be a string"),
+        ([*RUN, "error"], 5, f"{RUN_AT}.error", "error must be a string"),
+        ([*RUN, "execution_time"], "1s", f"{RUN_AT}.execution_time", "finite number"),
+        ([*RUN, "activations"], -1, f"{RUN_AT}.activations", "activations must be an int"),
+        ([*RUN, "surprise"], 1, RUN_AT, "unknown keys 'surprise'"),
+        (EVENT, "event", EVENT_AT, "an event record must be an object"),
+        ([*EVENT, "timestamp"], "then", f"{EVENT_AT}.timestamp", "invalid or out-of-range"),
+        ([*EVENT, "event_name"], 3, f"{EVENT_AT}.event_name", "event_name must be a string"),
+        ([*EVENT, "target_routine_id"], [], f"{EVENT_AT}.target_routine_id", "or null"),
+        ([*EVENT, "extra"], 1, EVENT_AT, "unknown keys 'extra'"),
+        (["execution_tracker", "performance_metrics"], [], None, "expected dict"),
+    ],
+)
+def test_damaged_tracker_records_are_refused_when_loaded(
+    path: list[Any], value: Any, where: str | None, message: str, tmp_path: Path
+) -> None:
+    """P: a malformed tracker record used to load, and the resumed job then never
+    settled (the tracker raised while finishing it). Every tracker field is checked
+    at load, as the tracker writes it; the file's error names the file."""
+    document = tracker_job_document()
+    set_path(document, path, value)
+    with pytest.raises(SerializationError) as info:
+        JobState.deserialize(document)
+    assert message in str(info.value)
+    if where is not None:
+        assert info.value.path == where
+    file = tmp_path / "job.json"
+    file.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SerializationError) as file_info:
+        JobState.load(file)
+    assert str(file_info.value).startswith(f"cannot load {file}: ")
+    assert file_info.value.path == info.value.path
+
+
+def test_missing_run_record_key_is_refused() -> None:
+    """P: a run record without start_time would make record_routine_end raise."""
+    document = tracker_job_document()
+    record = document["execution_tracker"]["routine_executions"]["numbers"][0]
+    del record["start_time"]
+    with pytest.raises(SerializationError, match="missing start_time") as info:
+        JobState.deserialize(document)
+    assert info.value.path == RUN_AT
+
+
+def test_the_repro_tracker_document_is_refused_and_a_valid_one_resumes() -> None:
+    """P: the repro's ``{"src": [5]}`` tracker is refused at load; the untouched
+    document resumes and the job settles (wait_for_completion returns)."""
+    document = tracker_job_document()
+    damaged = json.loads(json.dumps(document))
+    damaged["execution_tracker"]["routine_executions"] = {"numbers": [5]}
+    with pytest.raises(SerializationError):
+        JobState.deserialize(damaged)
+    job = JobState.deserialize(document)
+    flow = build_flow()
+    flow.resume(job)
+    assert job.wait_for_completion(30)
+    assert job.status == "completed"
+    runs = job.execution_tracker.routine_executions["numbers"]
+    assert runs[-1]["status"] == "completed"
+
+
+def test_damaged_tracker_in_a_sqlite_store_is_refused(tmp_path: Path) -> None:
+    """P: the same from a damaged SQLite row: the store's load raises
+    SerializationError instead of handing back a job that can never settle."""
+    import sqlite3
+
+    from routilux.stores import SQLiteStore
+
+    path = tmp_path / "jobs.db"
+    store = SQLiteStore(str(path))
+    try:
+        flow = build_flow()
+        flow.store = store
+        job = flow.execute("numbers", {"count": 6, "pause_at": 3})
+        assert job.status == "paused"
+        assert store.load(job.job_id) is not None
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        changed = db.execute(
+            "UPDATE jobs SET snapshot = json_set(snapshot, "
+            "'$.execution_tracker.routine_executions', json('{\"numbers\": [5]}')) "
+            "WHERE job_id = ?",
+            (job.job_id,),
+        ).rowcount
+    assert changed == 1
+    reopened = SQLiteStore(str(path))
+    try:
+        with pytest.raises(SerializationError) as info:
+            reopened.load(job.job_id)
+        assert info.value.path == RUN_AT
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        (-1, "retry_count must be an int from 0 to 2147483647, not -1"),
+        (-(2**40), "not -1099511627776"),
+        (2**31, "not 2147483648"),
+        (2**63, "integer out of range"),
+    ],
+)
+def test_out_of_range_retry_count_is_refused(count: int, message: str, tmp_path: Path) -> None:
+    """Q: a negative retry_count in pending work used to drop the activation (the job
+    "completed", nothing ran); it is refused at load, as is an absurdly large one."""
+    document = tracker_job_document()
+    document["pending_tasks"][0]["retry_count"] = count
+    with pytest.raises(SerializationError, match=message) as info:
+        JobState.deserialize(document)
+    assert info.value.path == "$.pending_tasks[0].retry_count"
+    file = tmp_path / "job.json"
+    file.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SerializationError, match=f"cannot load {file}"):
+        JobState.load(file)
+
+
+def test_largest_retry_count_loads_and_the_activation_runs() -> None:
+    """Q: the bound itself is accepted, and the loaded activation does run."""
+    document = tracker_job_document()
+    document["pending_tasks"][0]["retry_count"] = 2**31 - 1
+    job = JobState.deserialize(document)
+    assert job.pending_tasks[0]["retry_count"] == 2**31 - 1
+    build_flow().resume(job, wait=True)
+    assert job.status == "completed"
+    uninterrupted = build_flow().execute("numbers", {"count": 6})
+    assert job.get_shared_data("squares") == uninterrupted.get_shared_data("squares")
+    assert len(job.get_shared_data("squares")) == 6
+
+
+def test_saving_a_job_a_loader_would_refuse_is_refused() -> None:
+    """P and Q: save checks the same shapes as load, so it never writes a document
+    that cannot be loaded again."""
+    _, job = paused_job()
+    job.pending_tasks[0]["retry_count"] = -1
+    with pytest.raises(SerializationError) as info:
+        job.serialize()
+    assert info.value.path == "$.pending_tasks[0].retry_count"
+    job.pending_tasks[0]["retry_count"] = 0
+    job.execution_tracker.routine_executions["numbers"].append(5)  # type: ignore[arg-type]
+    with pytest.raises(SerializationError) as info:
+        job.serialize()
+    assert info.value.path == "$.execution_tracker.routine_executions['numbers'][1]"
+    job.execution_tracker.routine_executions["numbers"].pop()
+    job.errors.append("not a record")  # type: ignore[arg-type]
+    with pytest.raises(SerializationError) as info:
+        job.serialize()
+    assert info.value.path == f"$.errors[{len(job.errors) - 1}]"
+    job.errors.pop()
+    job.routine_states["square"] = ["not", "a", "state"]  # type: ignore[assignment]
+    with pytest.raises(SerializationError) as info:
+        job.serialize()
+    assert info.value.path == "$.routine_states['square']"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "where"),
+    [
+        ("shared_log", ["entry"], "$.shared_log[0]"),
+        ("output_log", [1], "$.output_log[0]"),
+        ("errors", [[]], "$.errors[0]"),
+        ("pause_points", [None], "$.pause_points[0]"),
+        ("results", {"$dict": [[1, "x"]]}, "$.results"),
+        ("merge_buffers", {"collect": {"$dict": [[1, {}]]}}, "$.merge_buffers['collect']"),
+    ],
+)
+def test_job_lists_and_maps_hold_what_the_job_writes(name: str, value: Any, where: str) -> None:
+    """P: logs, outputs, errors and pause points are lists of objects; results and
+    merge buffers are keyed by names."""
+    document = tracker_job_document()
+    document[name] = value
+    with pytest.raises(SerializationError) as info:
+        JobState.deserialize(document)
+    assert info.value.path == where
+
+
+def test_deferred_event_timestamp_must_be_iso() -> None:
+    """P: a deferred event's timestamp is checked like every other one."""
+    _, job = paused_job()
+    job.add_deferred_event("numbers", "output", {"value": 1})
+    document = via_json(job.serialize())
+    document["deferred_events"][0]["timestamp"] = "later"
+    with pytest.raises(SerializationError) as info:
+        JobState.deserialize(document)
+    assert info.value.path == "$.deferred_events[0].timestamp"
+
+
+# -- saving concurrently and durably (issue 8, D) ---------------------------------------
+
+
+def test_concurrent_saves_to_one_path_all_succeed(tmp_path: Path) -> None:
+    """D: 4 threads x 100 saves of one job to one path: every save succeeds (they
+    used to share one temporary name: FileNotFoundError), a reader loading all the
+    while always sees a whole document, and no temporary file is left."""
+    _, job = paused_job()
+    path = tmp_path / "job.json"
+    job.save(path)
+    expected = via_json(job.serialize())
+    start = threading.Barrier(5)
+    writers_done = threading.Event()
+    failures: list[BaseException] = []
+    loads = []
+
+    def write() -> None:
+        start.wait()
+        try:
+            for _ in range(100):
+                job.save(path)
+        except BaseException as exc:
+            failures.append(exc)
+
+    def read() -> None:
+        start.wait()
+        try:
+            while not writers_done.is_set():
+                loads.append(JobState.load(path).job_id)
+        except BaseException as exc:
+            failures.append(exc)
+
+    writers = [threading.Thread(target=write) for _ in range(4)]
+    reader = threading.Thread(target=read)
+    for thread in [*writers, reader]:
+        thread.start()
+    for thread in writers:
+        thread.join(60)
+    writers_done.set()
+    reader.join(60)
+    assert failures == []
+    assert loads and set(loads) == {job.job_id}
+    assert json.loads(path.read_text(encoding="utf-8")) == expected
+    assert [p.name for p in tmp_path.iterdir()] == ["job.json"]
+
+
+def test_save_syncs_the_file_before_replacing_and_the_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """D: the new file's data reaches the disk before it replaces the old one, and
+    the folder is synced after the rename."""
+    import stat
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor: int) -> None:
+        mode = os.fstat(descriptor).st_mode
+        events.append("fsync folder" if stat.S_ISDIR(mode) else "fsync file")
+        real_fsync(descriptor)
+
+    def replace(source: Any, target: Any) -> None:
+        events.append("replace")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    _, job = paused_job()
+    job.save(tmp_path / "job.json")
+    assert events == ["fsync file", "replace", "fsync folder"]
+    events.clear()
+    flow = build_flow()
+    flow.save(tmp_path / "flow.json")
+    assert events == ["fsync file", "replace", "fsync folder"]
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace", "write"])
+def test_failed_save_removes_its_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """D: a save that fails at any step leaves the old file and no temporary one."""
+    path = tmp_path / "job.json"
+    _, job = paused_job()
+    job.save(path)
+    before = path.read_bytes()
+
+    def broken(*args: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, failing, broken)
+    with pytest.raises(OSError, match="No space left"):
+        job.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["job.json"]
+
+
+def test_saved_file_has_the_permissions_of_any_new_file(tmp_path: Path) -> None:
+    """D: the unique temporary file is created like a plain new file, so the saved
+    file's permissions follow the umask (not the 0600 of a private temporary file)."""
+    reference = tmp_path / "plain.txt"
+    reference.write_text("x", encoding="utf-8")
+    _, job = paused_job()
+    job.save(tmp_path / "job.json")
+    assert (tmp_path / "job.json").stat().st_mode == reference.stat().st_mode
+
+
+def test_a_huge_integer_in_job_data_is_refused_when_saved(tmp_path: Path) -> None:
+    """S: an integer JSON text cannot hold under the interpreter's digit limit is a
+    SerializationError naming where it is, at save, not a ValueError from json."""
+    _, job = paused_job()
+    job.shared_data["huge"] = 10**5000
+    with pytest.raises(SerializationError) as info:
+        job.save(tmp_path / "job.json")
+    assert info.value.path == "$.shared_data.huge"
+    assert "too many digits" in str(info.value)
+    assert list(tmp_path.iterdir()) == []

@@ -574,3 +574,22 @@ def test_register_serializable_importable_from_job_state():
     from routilux.job_state import register_serializable as from_job_state
 
     assert from_job_state is register_serializable
+
+
+@pytest.mark.parametrize("name", [10**5000, -(10**5000)], ids=["huge", "negative-huge"])
+def test_names_too_long_to_print_give_serialization_error(name):
+    """S: a document's reference may be an integer Python cannot even print (from a
+    dict that never was JSON): the error is still a SerializationError, not the
+    ValueError of the int/str conversion limit."""
+    with pytest.raises(SerializationError, match="an integer of") as info:
+        resolve_function(name, "$.f")
+    assert info.value.path == "$.f"
+    with pytest.raises(SerializationError, match="must be a string, not <an integer of"):
+        resolve_class(name, Routine, "$.c")
+
+
+def test_long_function_name_is_shortened_in_the_message():
+    """S: a megabyte of name does not make a megabyte of error message."""
+    with pytest.raises(SerializationError) as info:
+        resolve_function("x" * 1_000_000, "$.f")
+    assert len(str(info.value)) < 400

@@ -841,3 +841,153 @@ def test_equal_sets_are_written_identically_however_they_were_built() -> None:
 def test_numbers_and_strings_in_a_set_are_written_in_their_natural_order() -> None:
     assert encode_value({10, 9, 2.5}, "$") == {"$set": [2.5, 9, 10]}
     assert encode_value(frozenset({"b", "a"}), "$") == {"$frozenset": ["a", "b"]}
+
+
+# --------------------------------------------------------------------------- limits (issue 8)
+
+
+def nested_lists(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def nested_tuples(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = (value,)
+    return value
+
+
+@pytest.mark.parametrize("build", [nested_lists, nested_tuples], ids=["lists", "tuples"])
+def test_nesting_limit_is_the_same_when_writing_and_reading(build):
+    """S: data nested MAX_DEPTH levels deep is written and read back; one level more
+    is refused both ways with SerializationError (not a RecursionError, and not at a
+    depth that depends on how deep the caller's stack happens to be)."""
+    from routilux._values import MAX_DEPTH
+
+    deepest = build(MAX_DEPTH)
+    assert roundtrip(deepest) == deepest
+    with pytest.raises(SerializationError, match=f"more than {MAX_DEPTH} levels deep"):
+        encode_value(build(MAX_DEPTH + 1))
+    too_deep = nested_lists(MAX_DEPTH + 1)
+    with pytest.raises(SerializationError, match=f"more than {MAX_DEPTH} levels deep"):
+        decode_value(too_deep)
+    tagged: Any = 0
+    for _ in range(MAX_DEPTH + 1):
+        tagged = {"$tuple": [tagged]}
+    with pytest.raises(SerializationError, match=f"more than {MAX_DEPTH} levels deep"):
+        decode_value(tagged)
+
+
+def test_data_containing_itself_is_refused():
+    """S: a list that contains itself is refused with SerializationError."""
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(SerializationError, match="containing itself"):
+        encode_value({"loop": loop})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=repr)
+def test_decode_refuses_raw_non_finite_floats(value):
+    """S: stored data holds non-finite numbers only tagged; a raw one (from a dict that
+    never was JSON) is refused, so what is loaded can always be saved as JSON again."""
+    with pytest.raises(SerializationError, match="must be finite") as info:
+        decode_value({"a": [1, value]})
+    assert info.value.path == "$.a[1]"
+
+
+def test_huge_integers_are_refused_both_ways_with_their_path():
+    """S: an integer with more digits than int/str conversion allows (4300 by default)
+    is a SerializationError naming where it is, writing or reading; one just below
+    the limit round-trips."""
+    big = 10**5000
+    with pytest.raises(SerializationError, match="too many digits") as info:
+        encode_value({"x": [1, big]})
+    assert info.value.path == "$.x[1]"
+    with pytest.raises(SerializationError, match="too many digits") as info:
+        encode_payload({"x": big})
+    assert info.value.path == "$.x"
+    with pytest.raises(SerializationError, match="too many digits") as info:
+        decode_value({"x": {"$tuple": [big]}})
+    assert info.value.path == "$.x[0]"
+    fits = 10**4000
+    assert roundtrip({"x": fits}) == {"x": fits}
+
+
+@dataclasses.dataclass
+class Temperature:
+    celsius: float
+
+    def __post_init__(self) -> None:
+        assert self.celsius > -273.15, "below absolute zero"
+
+
+@attrs.define
+class Positive:
+    value: int = attrs.field(validator=attrs.validators.gt(0))
+
+
+class BadHash:
+    def __init__(self, *args: Any) -> None:
+        pass
+
+    def __hash__(self) -> int:
+        raise RuntimeError("no hashing today")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hashless:
+    tag: Any
+
+    def __hash__(self) -> int:
+        raise RuntimeError("no hashing today")
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields", "original"),
+    [
+        (Temperature, {"celsius": -500}, AssertionError),
+        (Positive, {"value": -1}, ValueError),
+    ],
+)
+def test_constructor_errors_become_serialization_errors_with_the_cause(
+    clean_registry, cls, fields, original
+):
+    """S: whatever a registered class's constructor raises for stored fields (an
+    assert in __post_init__, an attrs validator) becomes a SerializationError naming
+    the class and the path, with the original exception chained."""
+    name = f"test_values.{cls.__name__}.{uuid.uuid4().hex}"
+    register_serializable(cls, name=name)
+    with pytest.raises(SerializationError) as info:
+        decode_value({"reading": [{"$object": name, "fields": fields}]})
+    assert info.value.path == "$.reading[0]"
+    assert f"cannot rebuild {name} ({cls.__qualname__})" in str(info.value)
+    assert type(info.value.__cause__) is original
+
+
+def test_a_hash_that_raises_while_rebuilding_a_set_is_a_serialization_error(clean_registry):
+    """S: a set or dict key whose __hash__ raises is reported as bad stored data."""
+    name = f"test_values.Hashless.{uuid.uuid4().hex}"
+    register_serializable(Hashless, name=name)
+    item = {"$object": name, "fields": {"tag": 1}}
+    for data in ({"$set": [item]}, {"$frozenset": [item]}, {"$dict": [[item, 1]]}):
+        with pytest.raises(SerializationError, match="no hashing today") as info:
+            decode_value(data)
+        assert info.value.path == "$"
+        assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_describe_never_raises():
+    """S: error messages describe values that cannot be printed."""
+    from routilux._values import describe
+
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert describe(10**5000).startswith("<an integer of ")
+    assert describe(Unprintable()) == "<Unprintable object>"
+    assert describe("x" * 500).endswith("...")
+    assert len(describe("x" * 500)) == 60
