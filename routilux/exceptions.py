@@ -26,6 +26,7 @@ __all__ = [
     "RoutineNotFoundError",
     "SerializationError",
     "SlotNotFoundError",
+    "StoreError",
 ]
 
 
@@ -98,6 +99,18 @@ class SerializationError(RoutiluxError, ValueError):
         super().__init__(message if path is None else f"{message} (at {path})")
         #: Where in the document the problem is, or None.
         self.path = path
+
+
+class StoreError(RoutiluxError):
+    """A job store could not do its I/O: its file is read-only or cannot be opened, the
+    disk is full, another process kept the database locked past the store's timeout,
+    or the store was closed.
+
+    The message names the store's file and the operation that failed. Nothing is wrong
+    with the job: when it happens while a job runs, the engine records it as the
+    job's failure. A damaged or foreign file raises :class:`SerializationError`
+    instead.
+    """
 
 
 class ChannelTypeError(RoutiluxError, TypeError):

@@ -20,6 +20,7 @@ from routilux.exceptions import (
     RoutineNotFoundError,
     SerializationError,
     SlotNotFoundError,
+    StoreError,
 )
 
 ALL = [
@@ -37,6 +38,7 @@ ALL = [
     NoExecutionContextError,
     SerializationError,
     ChannelTypeError,
+    StoreError,
 ]
 
 CONFIGURATION_FAMILY = [

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import tempfile
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from routilux import ErrorHandler, Flow, Routine
-from routilux.exceptions import ConfigurationError
+from routilux import ErrorHandler, Flow, JobState, Routine
+from routilux.exceptions import (
+    ConfigurationError,
+    InvalidPayloadError,
+    JobStateError,
+    SerializationError,
+    StoreError,
+)
 from routilux.stores import JobStore, SQLiteStore
 
-from helpers import Collector, Failing, Relay, Source, chain, events
+from helpers import Collector, Failing, Relay, Source, Step, chain, events
 
 
 class Gate(Routine):
@@ -39,10 +50,13 @@ def store_at(tmp_path: Path, **options: Any) -> SQLiteStore:
 
 
 def copy_of(store: SQLiteStore, tmp_path: Path, name: str) -> SQLiteStore:
-    """A consistent copy of the store's file, as a crash would leave it."""
+    """A consistent copy of the store's file, as a crash would leave it: the leases of
+    the store that wrote it are gone with it."""
     target = tmp_path / name
-    with sqlite3.connect(store.path) as source, sqlite3.connect(target) as copy:
+    with closing(sqlite3.connect(store.path)) as source, closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
+        copy.execute("DELETE FROM leases")
+        copy.commit()
     return SQLiteStore(target)
 
 
@@ -164,7 +178,8 @@ def test_a_retry_waiting_at_a_crash_runs_after_recovery(tmp_path: Path) -> None:
     rebuilt.connect("flaky", "output", "sink", "input")
     recovered = rebuilt.recover(job.job_id, crashed, wait=True)
     assert recovered.status == "completed"
-    assert sorted(r["value"] for r in recovered.get_routine_state("sink")["received"]) == [0, 1]
+    received = (recovered.get_routine_state("sink") or {})["received"]
+    assert sorted(r["value"] for r in received) == [0, 1]
 
 
 def test_data_that_cannot_be_stored_fails_the_job_clearly(tmp_path: Path) -> None:
@@ -250,7 +265,7 @@ def test_concurrent_jobs_and_concurrent_strategy_with_one_store(tmp_path: Path) 
         assert job.status == "completed"
         stored = store.load(job.job_id)
         assert stored is not None and stored.status == "completed"
-        final = stored.get_routine_state("join")["received"][-1]["value"]
+        final = (stored.get_routine_state("join") or {})["received"][-1]["value"]
         assert sorted(final) == sorted(list(range(count)) * 2)
         assert len(stored.get_execution_history()) == len(job.get_execution_history())
 
@@ -268,3 +283,534 @@ def test_a_bounded_history_is_stored_bounded(tmp_path: Path) -> None:
     ]
     assert stored.history_limit == 5
     assert stored.history_dropped == job.history_dropped
+
+
+# -- F: a bounded history stays bounded in the file -----------------------------------
+
+
+class Sink(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, value: Any) -> None:
+        pass
+
+
+def history_rows(path: str) -> int:
+    with sqlite3.connect(path) as db:
+        (rows,) = db.execute("SELECT COALESCE(SUM(count), 0) FROM history").fetchone()
+    return int(rows)
+
+
+def records_of(job: JobState) -> list[tuple[str, str, Any, Any]]:
+    return [(r.routine_id, r.event_name, r.data, r.timestamp) for r in job.get_execution_history()]
+
+
+def test_history_limit_bounds_the_history_rows_in_the_file(tmp_path: Path) -> None:
+    """F: history_limit was ignored by SQLiteStore: 100 records in memory, 20,093 rows
+    in the file. Now each checkpoint deletes the batches that fell out of the limit,
+    the file holds O(limit) rows while the job runs and after, and the loaded job's
+    history is exactly the in-memory one, with the same history_dropped."""
+    store = store_at(tmp_path, checkpoint_every=10)
+    gate = Gate(block_on=7000)
+    flow = Flow("bounded", history_limit=100, store=store)
+    flow.add_routine(Source(), "src")
+    flow.add_routine(gate, "relay")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("src", "output", "relay", "input")
+    flow.connect("relay", "output", "sink", "input")
+    job = flow.execute("src", {"count": 10_000}, wait=False)  # 20,000 emissions
+    assert gate.entered.wait(30)
+    assert history_rows(store.path) <= 2 * 100  # while it runs, too
+    crashed = copy_of(store, tmp_path, "crashed.db")
+    gate.release.set()
+    assert job.wait_for_completion(30) and job.status == "completed"
+
+    assert history_rows(store.path) <= 2 * 100
+    stored = store.load(job.job_id)
+    assert stored is not None
+    assert records_of(stored) == records_of(job)
+    assert len(records_of(stored)) == 100
+    assert (stored.history_limit, stored.history_dropped) == (100, job.history_dropped)
+    assert job.history_dropped == 20_002 - 100  # start, 20,000 emissions, completed
+    document = store.document(job.job_id)
+    assert document is not None and len(document["execution_history"]) == 100
+
+    # A checkpoint taken mid-run loads with the newest 100 rows, and recovers bounded.
+    mid = crashed.load(job.job_id)
+    assert mid is not None and mid.status == "running"
+    assert len(mid.get_execution_history()) == 100
+    assert mid.history_dropped > 10_000 - 100
+    again = Flow("bounded", history_limit=100, store=crashed)
+    again.add_routine(Source(), "src")
+    again.add_routine(Gate(block_on=None), "relay")
+    again.add_routine(Sink(), "sink")
+    again.connect("src", "output", "relay", "input")
+    again.connect("relay", "output", "sink", "input")
+    recovered = again.recover(job.job_id, crashed, wait=True)
+    assert recovered.status == "completed"
+    assert history_rows(crashed.path) <= 2 * 100
+    assert [(r[0], r[1], r[2]) for r in records_of(recovered)][:-1] == [
+        (r[0], r[1], r[2]) for r in records_of(job)
+    ][:-1]
+
+
+# -- S: damaged, foreign and unwritable files ------------------------------------------
+
+
+def crash_file(tmp_path: Path, name: str = "crashed.db") -> tuple[str, str]:
+    """A closed store file holding one job as a crash left it: running, with history,
+    log entries and pending activations. Returns (path, job id)."""
+    store = store_at(tmp_path, checkpoint_every=1)
+    gate = Gate(block_on=2)
+    flow = damage_flow(store, gate)
+    job = flow.execute("src", {"count": 4}, wait=False)
+    assert gate.entered.wait(10)
+    crashed = copy_of(store, tmp_path, name)
+    gate.release.set()
+    assert job.wait_for_completion(10)
+    store.close()
+    crashed.close()  # the last connection: the file holds everything, no -wal file
+    return crashed.path, job.job_id
+
+
+def log(ctx: Any, data: dict[str, Any]) -> None:
+    ctx.job_state.append_to_shared_log(data)
+
+
+def damage_flow(store: SQLiteStore, gate: Gate | None = None) -> Flow:
+    """src -> logger (logs what it gets) -> gate: the flow of ``crash_file``."""
+    flow = Flow("damage", store=store)
+    flow.add_routine(Source(), "src")
+    flow.add_routine(Step(log), "logger")
+    flow.add_routine(gate or Gate(block_on=None), "gate")
+    flow.connect("src", "output", "logger", "input")
+    flow.connect("logger", "output", "gate", "input")
+    return flow
+
+
+def test_opening_a_foreign_sqlite_file_refuses_and_changes_nothing(tmp_path: Path) -> None:
+    """S: a SQLite file of another application (other tables, no routilux_meta) is
+    refused with SerializationError naming it, and is not modified at all."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO users VALUES (1, 'ada')")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(SerializationError, match="not a routilux SQLite store") as error:
+        SQLiteStore(path)
+    assert str(path) in str(error.value) and "users" in str(error.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated", "zeroed pages", "flipped header"])
+def test_a_corrupt_file_is_a_serialization_error_naming_it(tmp_path: Path, damage: str) -> None:
+    """S: a file that is not SQLite, or whose pages are damaged, raised raw
+    sqlite3.DatabaseError; now SerializationError naming the file, whether it shows
+    when the store opens or when it reads."""
+    path, job_id = crash_file(tmp_path)
+    data = Path(path).read_bytes()
+    if damage == "text":
+        data = b'{"format": "routilux.job", "version": 1}\n' * 200
+    elif damage == "truncated":
+        data = data[: len(data) // 2 + 100]
+    elif damage == "zeroed pages":
+        page = int.from_bytes(data[16:18], "big")
+        data = data[: 2 * page] + bytes(len(data) - 2 * page)
+    else:
+        data = data[:16] + bytes([0x7F, 0x7F]) + data[18:]  # an impossible page size
+    Path(path).write_bytes(data)
+    with pytest.raises(SerializationError) as error:
+        store = SQLiteStore(path)
+        store.unfinished_job_ids()
+        store.load(job_id)
+    assert path in str(error.value)
+
+
+def rewrite(path: str, statement: str, *arguments: Any) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(statement, arguments)
+    db.close()
+
+
+def edit_snapshot(path: str, change: Any) -> None:
+    with sqlite3.connect(path) as db:
+        (text,) = db.execute("SELECT snapshot FROM jobs").fetchone()
+        snapshot = json.loads(text)
+        change(snapshot)
+        db.execute("UPDATE jobs SET snapshot = ?", (json.dumps(snapshot),))
+    db.close()
+
+
+# The primary key of each table (they are WITHOUT ROWID tables).
+KEYS = {
+    "jobs": ("job_id",),
+    "history": ("job_id", "first_seq"),
+    "records": ("job_id", "kind", "first_seq"),
+    "pending": ("job_id", "first_seq"),
+}
+BODIES = {"jobs": "snapshot", "history": "body", "records": "body", "pending": "body"}
+
+
+def where(table: str) -> str:
+    return " AND ".join(f"{column} = ?" for column in KEYS[table])
+
+
+def select(table: str) -> str:
+    return f"SELECT {', '.join(KEYS[table])}, {BODIES[table]} FROM {table}"
+
+
+def edit_first(path: str, table: str, change: Any) -> None:
+    """Change the JSON body of the first row of ``table``."""
+    with sqlite3.connect(path) as db:
+        *key, body = db.execute(select(table) + " LIMIT 1").fetchone()
+        db.execute(
+            f"UPDATE {table} SET body = ? WHERE {where(table)}", (change(json.loads(body)), *key)
+        )
+    db.close()
+
+
+DAMAGES: dict[str, tuple[Any, str]] = {
+    # name: (damage(path), what the message names)
+    "snapshot not JSON": (
+        lambda p: rewrite(p, "UPDATE jobs SET snapshot = '{\"job_id\": '"),
+        "table jobs: the snapshot is not valid JSON",
+    ),
+    "snapshot key missing": (
+        lambda p: edit_snapshot(p, lambda s: s.pop("pending_to")),
+        "pending_to",
+    ),
+    "snapshot a list": (lambda p: rewrite(p, "UPDATE jobs SET snapshot = '[1, 2]'"), "jobs"),
+    "history body a number": (
+        lambda p: rewrite(p, "UPDATE history SET body = 5"),
+        "table history",
+    ),
+    "history time a word": (
+        lambda p: edit_first(p, "history", lambda rows: json.dumps([[*rows[0][:3], "noon"]])),
+        "table history",
+    ),
+    "history time out of range": (
+        lambda p: edit_first(p, "history", lambda rows: json.dumps([[*rows[0][:3], 1e300]])),
+        "table history",
+    ),
+    "pending row short": (
+        lambda p: edit_first(p, "pending", lambda rows: json.dumps([r[:2] for r in rows])),
+        "table pending",
+    ),
+    "pending retry count negative": (
+        lambda p: edit_first(
+            p, "pending", lambda rows: json.dumps([[*r[:3], -1, *r[4:]] for r in rows])
+        ),
+        "retry_count",
+    ),
+    "records body an object": (
+        lambda p: rewrite(p, "UPDATE records SET body = '{}'"),
+        "table records",
+    ),
+    "status column disagrees": (
+        lambda p: rewrite(p, "UPDATE jobs SET status = 'completed'"),
+        "disagree",
+    ),
+    "tracker record an int": (  # /work/shared/repros/tracker_hang.py, through SQLite
+        lambda p: edit_snapshot(
+            p, lambda s: s["execution_tracker"].update(routine_executions={"src": [5]})
+        ),
+        "execution_tracker",
+    ),
+    "pending rows deleted": (
+        lambda p: rewrite(p, "DELETE FROM pending"),
+        "activations 7 to 8 are missing",
+    ),
+    "history rows deleted": (
+        lambda p: rewrite(p, "DELETE FROM history WHERE first_seq > 0"),
+        "history rows",
+    ),
+    "log rows deleted": (
+        lambda p: rewrite(p, "DELETE FROM records WHERE first_seq = 0"),
+        "shared_log entries 0 to",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_rows_are_serialization_errors_naming_file_job_and_what(
+    tmp_path: Path, damage: str
+) -> None:
+    """S: damaged SQLite rows raised JSONDecodeError, KeyError, TypeError or
+    ValueError; now load, document and recover raise SerializationError naming the
+    file, the job and what is wrong. Rows deleted from the file are noticed too:
+    each checkpoint counts what it wrote, so a store whose pending rows are gone
+    cannot "complete" a job that never ran its work."""
+    path, job_id = crash_file(tmp_path)
+    change, named = DAMAGES[damage]
+    change(path)
+    store = SQLiteStore(path)
+    assert store.unfinished_job_ids() == ([] if damage == "status column disagrees" else [job_id])
+    for read in (store.load, store.document):
+        with pytest.raises(SerializationError) as error:
+            read(job_id)
+        message = str(error.value)
+        assert path in message and job_id in message and named in message, message
+    flow = damage_flow(store)
+    with pytest.raises(SerializationError):
+        flow.recover(job_id, store, wait=True)
+    with sqlite3.connect(path) as db:
+        (status,) = db.execute("SELECT status FROM jobs").fetchone()
+    assert status != "completed" or damage == "status column disagrees"
+
+
+def test_a_job_id_that_is_not_text_in_the_file_is_a_serialization_error(tmp_path: Path) -> None:
+    """S: unfinished_job_ids returned whatever the jobs table held."""
+    path, _ = crash_file(tmp_path)
+    rewrite(path, "UPDATE jobs SET job_id = x'3132'")  # a blob, b"12"
+    with pytest.raises(SerializationError, match="b'12'") as error:
+        SQLiteStore(path).unfinished_job_ids()
+    assert path in str(error.value)
+
+
+def test_a_store_that_cannot_write_raises_store_error_and_fails_the_job(tmp_path: Path) -> None:
+    """S: a read-only database raised raw sqlite3.OperationalError; now StoreError
+    naming the file and the operation, recorded as the failure of a job that runs.
+    Reading still works."""
+    path, job_id = crash_file(tmp_path)
+    store = SQLiteStore(path)
+    store._db.execute("PRAGMA query_only = 1")  # as a read-only file (we run as root)
+    assert store.load(job_id) is not None
+    with pytest.raises(StoreError, match="claim the lease") as error:
+        store.acquire(job_id)
+    assert path in str(error.value) and "readonly" in str(error.value)
+    flow = chain(("src", Source()), ("sink", Collector()))
+    flow.store = store
+    job = flow.execute("src", {"count": 3})
+    assert job.status == "failed"
+    assert job.errors[0]["error_type"] == "StoreError"
+    assert path in job.errors[0]["error"]
+    assert flow.wait_for_completion(10)
+
+
+def test_a_full_disk_raises_store_error(tmp_path: Path) -> None:
+    """S: a write that does not fit raised raw sqlite3.OperationalError."""
+    store = store_at(tmp_path)
+    (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+    store._db.execute(f"PRAGMA max_page_count = {pages + 1}")
+    flow = chain(
+        ("src", Source()),
+        ("big", Step(lambda ctx, data: ctx.get_channel().set("big", "x" * 200_000))),
+    )
+    flow.store = store
+    job = flow.execute("src", {"count": 1})
+    errors = [e for e in job.errors if e["error_type"] == "StoreError"]
+    assert errors and "full" in errors[-1]["error"] and store.path in errors[-1]["error"]
+
+
+def test_a_database_locked_past_the_timeout_raises_store_error(tmp_path: Path) -> None:
+    """S: another process holding the write lock past the busy timeout raised raw
+    sqlite3.OperationalError."""
+    store = store_at(tmp_path)
+    store._db.execute("PRAGMA busy_timeout = 10")
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="locked") as error:
+            store.acquire("job")
+        assert store.path in str(error.value) and "'job'" in str(error.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.acquire("job")
+
+
+def test_a_closed_store_raises_store_error(tmp_path: Path) -> None:
+    """S: using a closed store raised raw sqlite3.ProgrammingError."""
+    store = store_at(tmp_path)
+    store.close()
+    for call in (
+        lambda: store.load("x"),
+        lambda: store.document("x"),
+        store.unfinished_job_ids,
+        lambda: store.acquire("x"),
+    ):
+        with pytest.raises(StoreError, match="closed"):
+            call()
+    store.release("x")  # giving up after closing is harmless
+    store.close()
+
+
+# -- S: fuzzing a real job file ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def job_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A template file (copied by each example) and its job's id."""
+    path, job_id = crash_file(tmp_path_factory.mktemp("template"))
+    return Path(path), job_id
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+COLUMNS = {
+    "jobs": ("job_id", "flow_id", "status", "updated_at"),
+    "history": ("first_seq", "count"),
+    "records": ("kind", "first_seq", "count"),
+    "pending": ("first_seq", "last_seq"),
+}
+
+
+def mutate_json(value: Any, data: st.DataObject) -> Any:
+    """``value`` with one place in it changed, deleted or given another type."""
+    if isinstance(value, (list, dict)) and value and data.draw(st.booleans()):
+        keys = list(range(len(value))) if isinstance(value, list) else list(value)
+        key = data.draw(st.sampled_from(keys))
+        action = data.draw(st.sampled_from(["descend", "delete"]))
+        copy: Any = list(value) if isinstance(value, list) else dict(value)
+        if action == "delete":
+            del copy[key]
+        else:
+            copy[key] = mutate_json(value[key], data)
+        return copy
+    return data.draw(
+        st.one_of(JSON_VALUES, st.just([value]), st.just(str(value)), st.just({"v": value}))
+    )
+
+
+def check_only_serialization_errors(path: str, job_id: str, expect_error: bool) -> None:
+    """Every way of reading the file gives a correct result or SerializationError."""
+    try:
+        store = SQLiteStore(path)
+    except SerializationError:
+        return
+    try:
+        try:
+            ids = store.unfinished_job_ids()
+            assert all(isinstance(i, str) for i in ids)
+        except SerializationError:
+            pass
+        for read in (store.document, store.load):
+            try:
+                result = read(job_id)
+            except SerializationError:
+                continue
+            assert not expect_error, f"{read.__name__} accepted a file with rows missing"
+            assert result is None or isinstance(result, (dict, JobState))
+        try:
+            job = damage_flow(store).recover(job_id, store, wait=True)
+        except (SerializationError, ConfigurationError):
+            pass  # a flow mismatch, or pending work this flow lacks: documented
+        except JobStateError as exc:
+            assert "no such job" in str(exc)
+        else:
+            assert not expect_error
+            assert job.is_finished or job.status == "paused"
+    finally:
+        store.close()
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_fuzzed_rows_give_only_serialization_errors(
+    job_file: tuple[Path, str], data: st.DataObject
+) -> None:
+    """S: mutated JSON bodies and columns of a real job file (values changed, keys
+    deleted, types changed, rows deleted) give a correct load or SerializationError
+    from load, document, unfinished_job_ids and Flow.recover; never a raw error, never
+    a job completed without the work whose rows were deleted."""
+    template, job_id = job_file[0].read_bytes(), job_file[1]
+    table = data.draw(st.sampled_from(sorted(BODIES)))
+    action = data.draw(st.sampled_from(["body", "column", "delete row"]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = str(Path(folder) / "jobs.db")
+        Path(path).write_bytes(template)
+        with sqlite3.connect(path) as db:
+            rows = db.execute(select(table)).fetchall()
+            if not rows:
+                return
+            *key, body = data.draw(st.sampled_from(rows))
+            try:
+                if action == "body":
+                    changed = mutate_json(json.loads(body), data)
+                    text = json.dumps(changed) if data.draw(st.booleans()) else str(changed)
+                    db.execute(
+                        f"UPDATE {table} SET {BODIES[table]} = ? WHERE {where(table)}",
+                        (text, *key),
+                    )
+                elif action == "column":
+                    column = data.draw(st.sampled_from(COLUMNS[table]))
+                    value = data.draw(
+                        st.one_of(
+                            st.integers(-5, 2**40), st.text(max_size=5), st.floats(), st.binary()
+                        )
+                    )
+                    db.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE {where(table)}", (value, *key)
+                    )
+                else:
+                    db.execute(f"DELETE FROM {table} WHERE {where(table)}", key)
+            except sqlite3.IntegrityError:
+                return  # the mutation itself broke a constraint: nothing to read
+        db.close()
+        # Every history, log and pending row of the template is counted by its
+        # checkpoint: deleting one must be noticed.
+        expect_error = action == "delete row" and table != "jobs"
+        check_only_serialization_errors(path, job_id, expect_error)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cut=st.one_of(st.none(), st.integers(0, 70_000)),
+    flips=st.lists(st.tuples(st.integers(0, 70_000), st.integers(1, 255)), max_size=6),
+)
+def test_fuzzed_bytes_give_only_serialization_errors(
+    job_file: tuple[Path, str], cut: int | None, flips: list[tuple[int, int]]
+) -> None:
+    """S: a truncated file or flipped bytes give a correct load or SerializationError
+    (an error of SQLite's own included), never a raw sqlite3 error."""
+    template, job_id = job_file[0].read_bytes(), job_file[1]
+    data = bytearray(template if cut is None else template[:cut])
+    for offset, mask in flips:
+        if offset < len(data):
+            data[offset] ^= mask
+    with tempfile.TemporaryDirectory() as folder:
+        path = str(Path(folder) / "jobs.db")
+        Path(path).write_bytes(bytes(data))
+        check_only_serialization_errors(path, job_id, False)
+
+
+# -- Y: ids of the wrong type ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [5, 2**70, None, b"id", ["id"], "\ud800"])
+@pytest.mark.parametrize("method", ["load", "document", "acquire", "release"])
+def test_a_job_id_of_the_wrong_type_is_invalid_payload(
+    tmp_path: Path, method: str, value: Any
+) -> None:
+    """Y: a non-str job id raised raw sqlite3.ProgrammingError or OverflowError; now
+    InvalidPayloadError naming the method and the argument."""
+    store = store_at(tmp_path)
+    with pytest.raises(InvalidPayloadError, match=f"SQLiteStore.{method}: job_id"):
+        getattr(store, method)(value)
+
+
+@pytest.mark.parametrize("value", [5, 2**70, b"flow", ["flow"], "\udfff"])
+@pytest.mark.parametrize("method", ["unfinished_job_ids", "unfinished_jobs"])
+def test_a_flow_id_of_the_wrong_type_is_invalid_payload(
+    tmp_path: Path, method: str, value: Any
+) -> None:
+    """Y: the same for the flow id of the listings (None means every flow)."""
+    store = store_at(tmp_path)
+    assert getattr(store, method)(None) == []
+    with pytest.raises(InvalidPayloadError, match=f"SQLiteStore.{method}: flow_id"):
+        getattr(store, method)(value)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
+from routilux.exceptions import InvalidPayloadError
 from routilux.job_state import JobState
 from routilux.stores import JobStore, MemoryStore
 
@@ -166,3 +168,49 @@ def test_memory_store_from_8_threads() -> None:
     for index in range(threads_n):
         ids = {j.job_id for j in store.unfinished_jobs(f"flow-{index}")}
         assert ids == {j.job_id for j in kept[index]}
+
+
+@pytest.mark.parametrize("value", [5, None, b"id", ["id"], 2**70])
+@pytest.mark.parametrize("method", ["get", "load", "acquire", "release"])
+def test_memory_store_refuses_a_job_id_that_is_not_a_str(method: str, value: Any) -> None:
+    """Y: MemoryStore.load([...]) raised a raw TypeError (unhashable); every store
+    method taking a job id now raises InvalidPayloadError naming the argument."""
+    store = MemoryStore()
+    with pytest.raises(InvalidPayloadError, match=f"MemoryStore.{method}: job_id must be a str"):
+        getattr(store, method)(value)
+
+
+@pytest.mark.parametrize("value", [5, b"flow", ["flow"], 2**70])
+@pytest.mark.parametrize("method", ["unfinished_job_ids", "unfinished_jobs"])
+def test_memory_store_refuses_a_flow_id_that_is_not_a_str(method: str, value: Any) -> None:
+    """Y: the same for the flow id of the listings (None lists every flow)."""
+    store = MemoryStore()
+    assert getattr(store, method)(None) == []
+    with pytest.raises(InvalidPayloadError, match=f"MemoryStore.{method}: flow_id"):
+        getattr(store, method)(value)
+
+
+def test_a_third_party_store_inherits_the_checks_of_acquire_release_and_listings() -> None:
+    """Y: JobStore's default acquire, release and unfinished_jobs check their ids."""
+
+    class Minimal(JobStore):
+        def job_started(self, job_state: JobState) -> None:
+            pass
+
+        def job_settled(self, job_state: JobState) -> None:
+            pass
+
+        def load(self, job_id: str) -> JobState | None:
+            return None
+
+        def unfinished_job_ids(self, flow_id: str | None = None) -> list[str]:
+            return []
+
+    store = Minimal()
+    store.acquire("job")
+    store.release("job")
+    assert store.unfinished_jobs() == []
+    calls: list[Any] = [store.acquire, store.release, store.unfinished_jobs]
+    for call in calls:
+        with pytest.raises(InvalidPayloadError, match="Minimal"):
+            call(7)

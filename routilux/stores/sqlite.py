@@ -11,16 +11,30 @@ and those that had finished are not repeated.
 
 The file uses write-ahead logging with ``synchronous=NORMAL``: a checkpoint that was
 committed survives the process being killed (it may not survive a power failure).
-Several processes may share a file; each job must be run by one process at a time.
+
+Several processes may share a file. A job is run by one store object at a time: the
+store claims a *lease* on a job when it starts, resumes or recovers it (a row naming
+the owner, ``host:pid:token``, and when the lease expires), renews its leases from a
+daemon thread while it holds any, and gives a lease up when the job pauses or
+finishes. Every write of a job checks, in its transaction, that this store still
+holds the job's lease, so a process that froze while somebody else took its job over
+cannot overwrite what the new owner wrote.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
+import secrets
+import socket
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -28,46 +42,62 @@ from typing import TYPE_CHECKING, Any
 from routilux._documents import JOB_FORMAT, VERSION
 from routilux._job_document import encode_deferred, encode_pending, encode_tracker
 from routilux._job_run import ENTRY, MERGED
-from routilux._values import encode_payload, encode_value
-from routilux.exceptions import ConfigurationError
+from routilux._values import describe_exception, encode_payload, encode_value
+from routilux.exceptions import (
+    ConfigurationError,
+    InvalidPayloadError,
+    JobStateError,
+    SerializationError,
+    StoreError,
+)
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
-from routilux.stores.base import JobStore
+from routilux.stores.base import JobStore, check_id
 
 if TYPE_CHECKING:
+    from routilux._history import Row
     from routilux._job_run import JobRun
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger(__name__)
 
 _SCHEMA_VERSION = "1"
 
 # Appended data is written in batches, one row per checkpoint: a JSON array of the
 # items numbered first_seq, first_seq + 1, ...
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS routilux_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    flow_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    snapshot TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, flow_id);
-CREATE TABLE IF NOT EXISTS history (
-    job_id TEXT NOT NULL, first_seq INTEGER NOT NULL, count INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (job_id, first_seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-    job_id TEXT NOT NULL, kind TEXT NOT NULL, first_seq INTEGER NOT NULL,
-    count INTEGER NOT NULL, body TEXT NOT NULL,
-    PRIMARY KEY (job_id, kind, first_seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pending (
-    job_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (job_id, first_seq)
-) WITHOUT ROWID;
-"""
+_SCHEMA = {
+    "routilux_meta": "CREATE TABLE routilux_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "jobs": """CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        flow_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        snapshot TEXT NOT NULL
+    )""",
+    "history": """CREATE TABLE history (
+        job_id TEXT NOT NULL, first_seq INTEGER NOT NULL, count INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (job_id, first_seq)
+    ) WITHOUT ROWID""",
+    "records": """CREATE TABLE records (
+        job_id TEXT NOT NULL, kind TEXT NOT NULL, first_seq INTEGER NOT NULL,
+        count INTEGER NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (job_id, kind, first_seq)
+    ) WITHOUT ROWID""",
+    "pending": """CREATE TABLE pending (
+        job_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (job_id, first_seq)
+    ) WITHOUT ROWID""",
+    # Who runs a job, and until when unless renewed (seconds since the epoch: leases
+    # are compared across processes, so wall-clock time).
+    "leases": """CREATE TABLE leases (
+        job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL
+    ) WITHOUT ROWID""",
+}
+_INDEXES = ("CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, flow_id)",)
+# Added after the first files were written: created when missing.
+_LATER_TABLES = frozenset({"leases"})
 
 # Append-only lists of a JobState, stored row by row: (kind, attribute).
 _RECORD_KINDS = (
@@ -75,6 +105,24 @@ _RECORD_KINDS = (
     ("output_log", "output_log"),
     ("errors", "errors"),
     ("pause_points", "pause_points"),
+)
+
+# Snapshot keys that are the store's own bookkeeping, not part of the job document:
+# the range of pending activations and how many history rows and records the
+# checkpoint covers, so that rows missing from the file are noticed on load.
+_BOOKKEEPING = ("pending_from", "pending_to", "delayed", "history_end", "records_end")
+
+# SQLite result codes (the low byte of an extended code). These mean the file cannot
+# be used as it is (damaged, not a database, not our tables); every other error means
+# the store could not do its I/O (read-only, full, locked, cannot open, closed).
+_DAMAGED_CODES = frozenset({1, 11, 17, 20, 24, 26})  # ERROR CORRUPT SCHEMA MISMATCH FORMAT NOTADB
+_DAMAGED_WORDS = (
+    "malformed",
+    "not a database",
+    "no such table",
+    "no such column",
+    "corrupt",
+    "could not decode",  # Python's own error for text that is not UTF-8
 )
 
 _readable = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -91,6 +139,18 @@ def _dumps(value: Any) -> str:
     return text
 
 
+class _Damaged(Exception):
+    """A stored row is not what this store writes (turned into a SerializationError
+    naming the file and the job)."""
+
+    def __init__(self, table: str, message: str) -> None:
+        super().__init__(f"table {table}: {message}")
+
+
+class _LeaseLost(JobStateError):
+    """Another owner took over the lease of a job this store was running."""
+
+
 class SQLiteStore(JobStore):
     """Jobs in one SQLite file, checkpointed as they run.
 
@@ -98,9 +158,33 @@ class SQLiteStore(JobStore):
         path: the database file (created if missing).
         checkpoint_every: write a checkpoint after at most this many activations.
         checkpoint_interval: ... or after at most this many seconds.
+        lease_duration: seconds a claim on a running job lasts without being renewed
+            (the store renews it every third of that while the job runs). A job whose
+            process died can be recovered by another process once its lease expired,
+            or at once if that process ran on the same host.
 
     A smaller interval loses less work to a crash and costs more while running.
     Thread safe: one connection, used under a lock.
+
+    Errors: a file that is damaged, is not a SQLite database or is another
+    application's database raises :class:`~routilux.exceptions.SerializationError`
+    naming the file (and the job and table); opening never changes a file that is not
+    a Routilux store. A file that cannot be written or opened (read-only, disk full,
+    locked by another process for longer than the 30 s busy timeout) raises
+    :class:`~routilux.exceptions.StoreError` naming the file and the operation;
+    while a job runs, the engine records either as the job's failure.
+
+    Caveats: two store objects, even in one process, are different owners
+    (``store.owner`` is ``host:pid:token``). A lease's owner counts as dead at once
+    only if it ran on this host (on Linux: in this process-id namespace, so containers
+    sharing a host name wait for expiry) and its pid is gone; a killed child its parent
+    has not waited for yet counts as dead on Linux, as alive elsewhere. On Windows only
+    expiry frees a lease. Expiry compares wall-clock times, so processes on different
+    hosts need synchronised clocks. A lease is checked when a job is claimed and at
+    each write, not while a handler runs: a process frozen past its lease may finish
+    the handler it was running, but no longer writes the job. Closing the store does
+    not give up the leases of jobs still running on it; they expire after
+    ``lease_duration``.
     """
 
     def __init__(
@@ -109,83 +193,465 @@ class SQLiteStore(JobStore):
         *,
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 0.05,
+        lease_duration: float = 30.0,
     ) -> None:
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
             raise ConfigurationError("checkpoint_every must be an int >= 1")
         if checkpoint_every < 1 or not checkpoint_interval >= 0:
             raise ConfigurationError("checkpoint_every must be >= 1 and checkpoint_interval >= 0")
-        self.path = str(path)
+        if (
+            isinstance(lease_duration, bool)
+            or not isinstance(lease_duration, (int, float))
+            or not 0 < lease_duration < math.inf
+        ):
+            raise ConfigurationError(
+                f"lease_duration must be a number of seconds > 0, not {lease_duration!r}"
+            )
+        location = os.fspath(path) if isinstance(path, (str, PathLike)) else None
+        if not isinstance(location, str):
+            raise ConfigurationError(f"the SQLite store's path must be a str, not {path!r}")
+        self.path = location
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = float(checkpoint_interval)
+        self.lease_duration = float(lease_duration)
+        self._host = _host_name()
+        #: Who this store object is in the lease table: ``host:pid:random-token``.
+        self.owner = f"{self._host}:{os.getpid()}:{secrets.token_hex(8)}"
         self._lock = threading.RLock()
         self._writers: dict[str, _JobWriter] = {}
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, timeout=30, isolation_level=None
-        )
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO routilux_meta VALUES ('schema_version', ?)",
-                (_SCHEMA_VERSION,),
+        # Jobs this store claimed and has not given up (a lease another owner took
+        # over stays here, so that this store's writes of the job keep being refused).
+        self._held: set[str] = set()
+        self._lost: set[str] = set()  # of those, leases renewal found taken over
+        self._renewer: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._closed = False
+        try:
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=30, isolation_level=None
             )
-            (version,) = self._db.execute(
-                "SELECT value FROM routilux_meta WHERE key = 'schema_version'"
-            ).fetchone()
-        if version != _SCHEMA_VERSION:
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Check the file is a store of ours (changing nothing if it is not) and create
+        the tables of a new file."""
+        self._check_header()
+        with self._guard("open"):
+            db = self._db
+            tables = self._tables()
+            if tables and "routilux_meta" not in tables:
+                raise SerializationError(
+                    f"{self.path} is not a routilux SQLite store: it has the tables "
+                    f"{', '.join(sorted(tables))} and no routilux_meta (left unchanged)"
+                )
+            if tables:
+                self._check_version()
+                missing = set(_SCHEMA) - tables
+                if missing - _LATER_TABLES:
+                    raise SerializationError(
+                        f"the SQLite store {self.path} is damaged: table "
+                        f"{', '.join(sorted(missing - _LATER_TABLES))} is missing"
+                    )
+            (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if tables and set(_SCHEMA) <= tables:
+                return  # nothing to write: a read-only file can still be read
+            with self._transaction("create its tables"):
+                # Looked at again inside the transaction: another process may have
+                # created the file's tables meanwhile.
+                tables = self._tables()
+                if tables and "routilux_meta" not in tables:
+                    raise SerializationError(
+                        f"{self.path} is not a routilux SQLite store (left unchanged)"
+                    )
+                for name, statement in _SCHEMA.items():
+                    if name not in tables:
+                        db.execute(statement)
+                for statement in _INDEXES:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT OR IGNORE INTO routilux_meta VALUES ('schema_version', ?)",
+                    (_SCHEMA_VERSION,),
+                )
+            self._check_version()
+
+    def _check_header(self) -> None:
+        """Refuse a header that makes SQLite treat the file as read-only or unreadable
+        (file format versions beyond 2): SQLite itself would only say it cannot write."""
+        try:
+            with open(self.path, "rb") as file:
+                header = file.read(100)
+        except OSError:
+            return  # SQLite reports what is wrong with the path itself
+        if len(header) == 100 and header.startswith(b"SQLite format 3\x00"):
+            write, read = header[18], header[19]
+            if not (1 <= write <= 2 and 1 <= read <= 2):
+                raise SerializationError(
+                    f"the SQLite store {self.path} is damaged: its header gives file format "
+                    f"versions {write} and {read} (SQLite writes 1 or 2)"
+                )
+
+    def _tables(self) -> set[str]:
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {name for (name,) in rows}
+
+    def _check_version(self) -> None:
+        row = self._db.execute(
+            "SELECT value FROM routilux_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if row is None:
+            raise SerializationError(
+                f"the SQLite store {self.path} is damaged: routilux_meta has no schema_version"
+            )
+        if row[0] != _SCHEMA_VERSION:
             raise ConfigurationError(
-                f"{self.path} has store schema version {version}; this routilux reads "
+                f"{self.path} has store schema version {row[0]}; this routilux reads "
                 f"version {_SCHEMA_VERSION}"
             )
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Stop renewing leases and close the database connection.
+
+        Leases of jobs still running on this store are not given up: they expire after
+        ``lease_duration``. Using the store afterwards raises StoreError.
+        """
+        self._closing.set()
         with self._lock:
+            renewer = self._renewer
+        if renewer is not None and renewer is not threading.current_thread():
+            renewer.join()
+        with self._lock:
+            self._closed = True
             self._db.close()
+
+    # -- errors -----------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, operation: str, job_id: str | None = None) -> Iterator[sqlite3.Connection]:
+        """Use the connection under the lock; turn SQLite's errors into ours."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self!r} is closed: cannot {operation}{_of(job_id)}")
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise self._error(exc, operation, job_id) from exc
+            except UnicodeEncodeError as exc:  # an id SQLite cannot store
+                raise SerializationError(
+                    f"cannot {operation}{_of(job_id)} in the SQLite store {self.path}: "
+                    f"an id is not valid Unicode text ({exc.reason})"
+                ) from exc
+            except UnicodeDecodeError as exc:  # text in the file that is not UTF-8
+                raise SerializationError(
+                    f"the SQLite store {self.path} is damaged (while trying to {operation}"
+                    f"{_of(job_id)}): it holds text that is not UTF-8"
+                ) from exc
+
+    def _error(self, exc: sqlite3.Error, operation: str, job_id: str | None) -> Exception:
+        code = getattr(exc, "sqlite_errorcode", None)
+        message = str(exc).lower()
+        if code is not None and (code & 0xFF) in _DAMAGED_CODES:
+            damaged = True
+        else:
+            # Errors raised by Python's sqlite3 itself, and Pythons before 3.11, carry
+            # no SQLite code: their message tells.
+            damaged = any(word in message for word in _DAMAGED_WORDS)
+        if damaged:
+            return SerializationError(
+                f"the SQLite store {self.path} is damaged or is not a routilux store "
+                f"(while trying to {operation}{_of(job_id)}): {describe_exception(exc)}"
+            )
+        return StoreError(
+            f"the SQLite store {self.path} cannot {operation}{_of(job_id)}: "
+            f"{describe_exception(exc)}"
+        )
+
+    @contextmanager
+    def _transaction(
+        self, operation: str, job_id: str | None = None, *, write: bool = True
+    ) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock: a write transaction taken at once (``BEGIN
+        IMMEDIATE``), or with ``write=False`` a read of one consistent state."""
+        with self._guard(operation, job_id) as db:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    # The error that brought us here says more than a failed rollback.
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+
+    def _check_read_id(self, method: str, argument: str, value: Any, optional: bool) -> None:
+        check_id(self, method, argument, value, optional=optional)
+        if value is not None and not _encodable(value):
+            raise InvalidPayloadError(
+                f"{type(self).__name__}.{method}: {argument} {value!r} is not valid Unicode "
+                "text (it has lone surrogates); no such id can be stored in SQLite"
+            )
+
+    # -- leases -----------------------------------------------------------------------
+
+    def acquire(self, job_id: str) -> None:
+        """Claim the right to run the job ``job_id`` from this store object (a lease in
+        the file, renewed while held). Re-acquiring a lease this store holds extends it.
+
+        An expired lease is taken over, and so is one whose owner is a process on this
+        host that is no longer alive.
+
+        Raises:
+            JobStateError: another live owner holds the lease; the message names the
+                owner and when its lease expires.
+            InvalidPayloadError: ``job_id`` is not a str.
+            StoreError, SerializationError: the file cannot be written or is damaged.
+        """
+        self._check_read_id("acquire", "job_id", job_id, False)
+        with self._transaction("claim the lease of", job_id) as db:
+            self._claim(db, job_id, time.time())
+        self._hold(job_id)
+
+    def release(self, job_id: str) -> None:
+        """Give up this store's lease of ``job_id`` (nothing happens if another owner
+        holds it, or nobody does).
+
+        Raises:
+            InvalidPayloadError: ``job_id`` is not a str.
+            StoreError, SerializationError: the file cannot be written or is damaged
+                (the store stops renewing the lease all the same: it expires).
+        """
+        self._check_read_id("release", "job_id", job_id, False)
+        with self._lock:
+            self._forget(job_id)
+            if self._closed:
+                return
+        with self._guard("give up the lease of", job_id) as db:
+            db.execute("DELETE FROM leases WHERE job_id = ? AND owner = ?", (job_id, self.owner))
+
+    def renew_leases(self) -> list[str]:
+        """Extend every lease this store holds to ``lease_duration`` from now.
+
+        A daemon thread of the store calls this every ``lease_duration / 3`` seconds
+        while the store holds any lease; the thread ends when it holds none or the
+        store is closed. Returns the ids of jobs whose lease another owner has taken
+        over (their next write will be refused).
+
+        Raises:
+            StoreError, SerializationError: the file cannot be written or is damaged.
+        """
+        with self._lock:
+            if self._closed:
+                return []
+            held = sorted(self._held)
+        if not held:
+            return []
+        lost = []
+        with self._transaction("renew the leases") as db:
+            expires = time.time() + self.lease_duration
+            for job_id in held:
+                cursor = db.execute(
+                    "UPDATE leases SET expires = ? WHERE job_id = ? AND owner = ?",
+                    (expires, job_id, self.owner),
+                )
+                if cursor.rowcount == 0:
+                    lost.append(job_id)
+        with self._lock:
+            lost = [job_id for job_id in lost if job_id in self._held]
+            news = [job_id for job_id in lost if job_id not in self._lost]
+            self._lost.update(news)
+        for job_id in news:
+            logger.warning("%r lost the lease of job %s to another owner", self, job_id)
+        return lost
+
+    def _forget(self, job_id: str) -> None:
+        """Under the lock: this store no longer holds the job's lease."""
+        self._held.discard(job_id)
+        self._lost.discard(job_id)
+
+    def _hold(self, job_id: str) -> None:
+        """Remember a claimed lease; start the renewal thread if it is not running."""
+        with self._lock:
+            self._held.add(job_id)
+            self._lost.discard(job_id)
+            if self._renewer is None and not self._closed:
+                self._renewer = threading.Thread(
+                    target=self._renew_loop, name=f"routilux-leases-{id(self):x}", daemon=True
+                )
+                self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        interval = self.lease_duration / 3
+        while not self._closing.wait(interval):
+            with self._lock:
+                if not self._held:
+                    self._renewer = None
+                    return
+            try:
+                self.renew_leases()
+            except Exception as exc:
+                # Retried at the next tick; meanwhile the leases run towards expiry.
+                logger.warning("%r could not renew its leases: %s", self, describe_exception(exc))
+
+    def _claim(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
+        """Inside a transaction: make this store the owner of ``job_id``'s lease."""
+        row = db.execute("SELECT owner, expires FROM leases WHERE job_id = ?", (job_id,)).fetchone()
+        if row is not None:
+            owner, expires = self._lease_row(job_id, row)
+            if owner != self.owner and not self._can_take_over(owner, expires, now):
+                raise JobStateError(
+                    f"Job '{job_id}' is being run by {owner} from {self.path}: its lease "
+                    f"expires at {_iso(expires)} unless renewed. It can be taken over once "
+                    "that lease expires, or at once if the owner is a process of this host "
+                    "that has died."
+                )
+        db.execute(
+            "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
+            "owner = excluded.owner, expires = excluded.expires",
+            (job_id, self.owner, now + self.lease_duration),
+        )
+
+    def _lease_row(self, job_id: str, row: Any) -> tuple[str, float]:
+        owner, expires = row
+        if (
+            type(owner) is not str
+            or isinstance(expires, bool)
+            or not isinstance(expires, (int, float))
+            or math.isnan(expires)
+        ):
+            raise SerializationError(
+                f"the SQLite store {self.path} is damaged: table leases: the lease of job "
+                f"'{job_id}' is ({owner!r}, {expires!r}), not (owner, expiry time)"
+            )
+        return owner, float(expires)
+
+    def _can_take_over(self, owner: str, expires: float, now: float) -> bool:
+        """Whether another owner's lease is over: expired, or its process has died."""
+        if expires < now:
+            return True
+        head, _, _token = owner.rpartition(":")
+        host, _, pid_text = head.rpartition(":")
+        if host != self._host or not pid_text.isdigit():
+            return False
+        pid = int(pid_text)
+        return pid != os.getpid() and not _process_alive(pid)
+
+    def _check_lease(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
+        """Inside a write transaction: refuse the write unless this store owns the
+        job's lease; claim it if this store never held it."""
+        row = db.execute("SELECT owner, expires FROM leases WHERE job_id = ?", (job_id,)).fetchone()
+        owner = None if row is None else self._lease_row(job_id, row)[0]
+        if owner == self.owner:
+            db.execute(
+                "UPDATE leases SET expires = ? WHERE job_id = ?",
+                (now + self.lease_duration, job_id),
+            )
+            return
+        with self._lock:
+            held = job_id in self._held
+        if held:
+            taker = "nobody holds it now" if owner is None else f"{owner} holds it now"
+            raise _LeaseLost(
+                f"lease lost: job '{job_id}' was taken over in {self.path} ({taker}); "
+                f"{self!r} no longer runs it, and its writes of the job are refused"
+            )
+        self._claim(db, job_id, now)
 
     # -- the JobStore interface -------------------------------------------------------
 
     def job_started(self, job_state: JobState) -> None:
-        return None  # the run's first checkpoint records the job
+        """Claims the job's lease (the run's first checkpoint records the job).
+
+        Never raises: if the lease cannot be claimed (another live owner holds it, or
+        the file cannot be written), the run's first checkpoint, which the engine
+        writes before any activation runs, claims it in its own transaction or fails
+        the job with the reason, and the file is left as it was.
+        """
+        try:
+            self.acquire(job_state.job_id)
+        except Exception as exc:
+            logger.warning(
+                "%r could not claim job %s as it started: %s",
+                self,
+                job_state.job_id,
+                describe_exception(exc),
+            )
 
     def job_settled(self, job_state: JobState) -> None:
+        """Writes the job and gives up its lease, in one transaction.
+
+        If that write fails, a finished job is still recorded with its final status
+        (and its lease given up) where possible. Otherwise the store keeps the lease
+        while this process lives: no other process recovers from an older checkpoint
+        a job that this one has paused or finished.
+        """
+        job_id = job_state.job_id
+        finished = job_state.status in FINISHED_STATUSES
         with self._lock:
-            writer = self._writers.get(job_state.job_id)
-            if job_state.status in FINISHED_STATUSES:
-                self._writers.pop(job_state.job_id, None)
-        if writer is None:
-            writer = _JobWriter(self, job_state)
+            writer = self._writers.get(job_id)
+            if finished:
+                self._writers.pop(job_id, None)
         try:
+            if writer is None:
+                writer = _JobWriter(self, job_state)
             writer.write_settled(job_state)
+        except _LeaseLost:
+            with self._lock:
+                self._forget(job_id)
+            raise
         except Exception:
-            if job_state.status in FINISHED_STATUSES:
+            if finished:
                 # Keep the last checkpoint's contents but never list a finished job
                 # as unfinished, which would make recovery run its work again.
-                self._record_final_status(job_state.job_id, job_state.status)
+                try:
+                    self._record_final_status(job_id, job_state.status)
+                except Exception as second:
+                    logger.error(
+                        "%r could not record that job %s is %s: %s",
+                        self,
+                        job_id,
+                        job_state.status,
+                        describe_exception(second),
+                    )
+                    if isinstance(second, _LeaseLost):
+                        with self._lock:
+                            self._forget(job_id)
             raise
 
     def _record_final_status(self, job_id: str, status: str) -> None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT snapshot FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
+        with self._transaction("record the final status of", job_id) as db:
+            row = db.execute("SELECT snapshot FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            self._check_lease(db, job_id, time.time())
             if row is None:
-                return
-            snapshot = json.loads(row[0])
-            snapshot["status"] = status
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+                # Never recorded: nothing to recover, so nothing to hold either.
                 db.execute(
-                    "UPDATE jobs SET status = ?, updated_at = ?, snapshot = ? WHERE job_id = ?",
-                    (status, time.time(), _dumps(snapshot), job_id),
+                    "DELETE FROM leases WHERE job_id = ? AND owner = ?", (job_id, self.owner)
                 )
-                db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                with self._lock:
+                    self._forget(job_id)
+                return
+            try:
+                snapshot = json.loads(row[0])
+                # A finished job has no work left: none is stored, none is counted.
+                snapshot.update(status=status, pending_from=0, pending_to=0, delayed=[])
+            except Exception as exc:
+                raise self._damaged(job_id, _Damaged("jobs", describe_exception(exc))) from exc
+            db.execute(
+                "UPDATE jobs SET status = ?, updated_at = ?, snapshot = ? WHERE job_id = ?",
+                (status, time.time(), _dumps(snapshot), job_id),
+            )
+            db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM leases WHERE job_id = ? AND owner = ?", (job_id, self.owner))
+        with self._lock:
+            self._forget(job_id)
 
     def checkpointer(self, run: JobRun) -> _JobWriter:
         writer = _JobWriter(self, run.job_state)
@@ -194,14 +660,34 @@ class SQLiteStore(JobStore):
         return writer
 
     def unfinished_job_ids(self, flow_id: str | None = None) -> list[str]:
+        """Ids of jobs recorded as running or paused, oldest update first.
+
+        Raises:
+            InvalidPayloadError: ``flow_id`` is neither a str nor None.
+            SerializationError: the file is damaged (it names the file).
+            StoreError: the file cannot be read.
+        """
+        self._check_read_id("unfinished_job_ids", "flow_id", flow_id, True)
         query = "SELECT job_id FROM jobs WHERE status IN (?, ?)"
         arguments: tuple[Any, ...] = (RUNNING, PAUSED)
         if flow_id is not None:
             query += " AND flow_id = ?"
             arguments += (flow_id,)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY updated_at", arguments).fetchall()
-        return [job_id for (job_id,) in rows]
+        with self._guard("list the unfinished jobs") as db:
+            rows = db.execute(query + " ORDER BY updated_at", arguments).fetchall()
+        ids = [job_id for (job_id,) in rows]
+        for job_id in ids:
+            if type(job_id) is not str:
+                raise SerializationError(
+                    f"the SQLite store {self.path} is damaged: table jobs holds the job id "
+                    f"{job_id!r}, which is not text"
+                )
+        return ids
+
+    def unfinished_jobs(self, flow_id: str | None = None) -> list[JobState]:
+        """The jobs :meth:`unfinished_job_ids` lists, loaded (see :meth:`load`)."""
+        self._check_read_id("unfinished_jobs", "flow_id", flow_id, True)
+        return super().unfinished_jobs(flow_id)
 
     def load(self, job_id: str) -> JobState | None:
         """The job as of its last checkpoint (a new JobState), or None.
@@ -209,125 +695,372 @@ class SQLiteStore(JobStore):
         Its ``pending_tasks`` hold the activations that had not finished then.
 
         Raises:
-            SerializationError: if the stored job cannot be read back.
+            InvalidPayloadError: ``job_id`` is not a str.
+            SerializationError: if the stored job cannot be read back: a damaged row, a
+                row missing (pending work, history or log entries the last checkpoint
+                recorded), a damaged or foreign file. The message names the file, the
+                job and what is wrong.
+            StoreError: the file cannot be read.
         """
-        document = self.document(job_id)
-        return None if document is None else JobState.deserialize(document)
+        self._check_read_id("load", "job_id", job_id, False)
+        read = self._read(job_id)
+        return None if read is None else read[1]
 
     def document(self, job_id: str) -> dict[str, Any] | None:
-        """The stored job as a ``routilux.job`` document, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT snapshot FROM jobs WHERE job_id = ?", (job_id,)
+        """The stored job as a ``routilux.job`` document, or None.
+
+        The document is checked as :meth:`load` checks it, with the same errors.
+        """
+        self._check_read_id("document", "job_id", job_id, False)
+        read = self._read(job_id)
+        return None if read is None else read[0]
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _read(self, job_id: str) -> tuple[dict[str, Any], JobState] | None:
+        # One read transaction: every table as of the same commit.
+        with self._transaction("read", job_id, write=False) as db:
+            row = db.execute(
+                "SELECT snapshot, status, flow_id FROM jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
             if row is None:
                 return None
-            history = self._db.execute(
-                "SELECT body FROM history WHERE job_id = ? ORDER BY first_seq", (job_id,)
-            ).fetchall()
-            records = self._db.execute(
-                "SELECT kind, body FROM records WHERE job_id = ? ORDER BY kind, first_seq",
+            history = db.execute(
+                "SELECT first_seq, count, body FROM history WHERE job_id = ? ORDER BY first_seq",
                 (job_id,),
             ).fetchall()
-            pending = self._db.execute(
-                "SELECT first_seq, body FROM pending WHERE job_id = ? ORDER BY first_seq",
+            records = db.execute(
+                "SELECT kind, first_seq, count, body FROM records WHERE job_id = ? "
+                "ORDER BY kind, first_seq",
                 (job_id,),
             ).fetchall()
-        snapshot = json.loads(row[0])
-        lists: dict[str, list[Any]] = {kind: [] for kind, _ in _RECORD_KINDS}
-        for kind, body in records:
-            lists[kind].extend(json.loads(body))
-        pending_from = snapshot.pop("pending_from")
-        delayed = snapshot.pop("delayed")
-        tasks: list[Any] = []
-        for first_seq, body in pending:
-            batch = json.loads(body)
-            tasks.extend(_expand_pending(row) for row in batch[max(0, pending_from - first_seq) :])
-        rows = []
-        for (body,) in history:
-            for routine_id, event_name, data, moment in json.loads(body):
-                rows.append([routine_id, event_name, data, _iso(moment)])
-        return {
-            "format": JOB_FORMAT,
-            "version": VERSION,
-            **snapshot,
-            **lists,
-            "pending_tasks": tasks + delayed,
-            "execution_history": rows,
-        }
+            pending = db.execute(
+                "SELECT first_seq, last_seq - first_seq + 1, body FROM pending "
+                "WHERE job_id = ? ORDER BY first_seq",
+                (job_id,),
+            ).fetchall()
+        try:
+            document = _assemble(job_id, row, history, records, pending)
+        except _Damaged as exc:
+            raise self._damaged(job_id, exc) from None
+        except Exception as exc:  # a shape _assemble does not check: still damage
+            raise self._damaged(job_id, _Damaged("jobs", describe_exception(exc))) from exc
+        try:
+            job = JobState.deserialize(document)
+        except SerializationError as exc:
+            raise self._named(job_id, exc) from exc.__cause__
+        except Exception as exc:
+            raise self._named(job_id, SerializationError(describe_exception(exc))) from exc
+        return document, job
+
+    def _damaged(self, job_id: str, exc: _Damaged) -> SerializationError:
+        return SerializationError(
+            f"cannot load job '{job_id}' from the SQLite store {self.path}: the file is "
+            f"damaged: {exc}"
+        )
+
+    def _named(self, job_id: str, exc: SerializationError) -> SerializationError:
+        message = str(exc)
+        suffix = f" (at {exc.path})"
+        if exc.path is not None and message.endswith(suffix):
+            message = message[: -len(suffix)]
+        return SerializationError(
+            f"cannot load job '{job_id}' from the SQLite store {self.path}: {message}", exc.path
+        )
 
     # -- writing ----------------------------------------------------------------------
 
     def _counts(self, job_id: str) -> tuple[int, dict[str, int]]:
         """How many history rows and records of each kind the file holds for a job."""
-        with self._lock:
-            (history,) = self._db.execute(
+        with self._guard("read", job_id) as db:
+            (history,) = db.execute(
                 "SELECT COALESCE(MAX(first_seq + count), 0) FROM history WHERE job_id = ?",
                 (job_id,),
             ).fetchone()
             counts = dict(
-                self._db.execute(
+                db.execute(
                     "SELECT kind, MAX(first_seq + count) FROM records WHERE job_id = ? "
                     "GROUP BY kind",
                     (job_id,),
                 ).fetchall()
             )
-        return history, {kind: counts.get(kind, 0) for kind, _ in _RECORD_KINDS}
+        written = {kind: counts.get(kind, 0) for kind, _ in _RECORD_KINDS}
+        if not all(type(n) is int and n >= 0 for n in (history, *written.values())):
+            raise SerializationError(
+                f"the SQLite store {self.path} is damaged: the history or record rows of "
+                f"job '{job_id}' are not numbered"
+            )
+        return history, written
 
-    def _write(self, job_state: JobState, batch: _Batch) -> None:
+    def _write(self, job_state: JobState, batch: _Batch, *, release: bool) -> None:
+        """Commit one checkpoint (``release``: the settled job's last write, which also
+        gives up its lease), if this store still owns the job's lease."""
         job_id = job_state.job_id
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+        with self._transaction("write", job_id) as db:
+            now = time.time()
+            self._check_lease(db, job_id, now)
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
+                "flow_id = excluded.flow_id, status = excluded.status, "
+                "updated_at = excluded.updated_at, snapshot = excluded.snapshot",
+                (job_id, batch.flow_id, batch.status, now, batch.snapshot),
+            )
+            if batch.history is not None:
                 db.execute(
-                    "INSERT INTO jobs VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
-                    "flow_id = excluded.flow_id, status = excluded.status, "
-                    "updated_at = excluded.updated_at, snapshot = excluded.snapshot",
-                    (job_id, job_state.flow_id, job_state.status, time.time(), batch.snapshot),
+                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)",
+                    (job_id, *batch.history),
                 )
-                if batch.history is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)",
-                        (job_id, *batch.history),
-                    )
-                db.executemany(
-                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)",
-                    [(job_id, *record) for record in batch.records],
+            if batch.history_keep_from > 0:
+                # A bounded history keeps only batches that hold one of the newest
+                # history_limit rows (at most one batch more than the limit's worth).
+                db.execute(
+                    "DELETE FROM history WHERE job_id = ? AND first_seq + count <= ?",
+                    (job_id, batch.history_keep_from),
                 )
-                if batch.pending_rewrite:
-                    db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
-                else:
-                    db.execute(
-                        "DELETE FROM pending WHERE job_id = ? AND last_seq < ?",
-                        (job_id, batch.pending_from),
-                    )
-                if batch.pending is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
-                        (job_id, *batch.pending),
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            db.executemany(
+                "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)",
+                [(job_id, *record) for record in batch.records],
+            )
+            if batch.pending_rewrite:
+                db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
+            else:
+                db.execute(
+                    "DELETE FROM pending WHERE job_id = ? AND last_seq < ?",
+                    (job_id, batch.pending_from),
+                )
+            if batch.pending is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+                    (job_id, *batch.pending),
+                )
+            if release:
+                db.execute(
+                    "DELETE FROM leases WHERE job_id = ? AND owner = ?", (job_id, self.owner)
+                )
+        if release:
+            with self._lock:
+                self._forget(job_id)
+        else:
+            self._hold(job_id)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
 
+def _of(job_id: str | None) -> str:
+    return "" if job_id is None else f" job '{job_id}'"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _host_name() -> str:
+    """This host's name, qualified on Linux by the process-id namespace, so that
+    processes in two containers that share a host name never judge each other's pids
+    (their leases then end only by expiring)."""
+    name = socket.gethostname().replace(":", "_")
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return name
+    return f"{name}+pidns{namespace}"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still exists (a zombie does not count).
+
+    On Windows ``os.kill`` would end the process, so there every process counts as
+    alive and only a lease's expiry frees it.
+    """
+    if sys.platform == "win32" or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but is not ours to signal
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True
+    return state not in ([b"Z"], [b"X"])
+
+
+# -- the stored rows, and back ----------------------------------------------------------
+
+
+def _history_entry(row: Row, encode: Callable[[Any, str], Any]) -> list[Any]:
+    """One history row as a batch stores it: ``[routine_id, event_name, data, time]``."""
+    routine_id, event_name, data, moment = row
+    return [routine_id, event_name, encode(data, "$.execution_history"), moment]
+
+
+def _history_row(entry: Any) -> list[Any]:
+    """A stored history entry as a ``routilux.job`` ``execution_history`` row."""
+    if type(entry) is not list or len(entry) != 4:
+        raise _Damaged("history", f"a row is {_short(entry)}, not [routine, event, data, time]")
+    routine_id, event_name, data, moment = entry
+    if isinstance(moment, bool) or not isinstance(moment, (int, float)):
+        raise _Damaged("history", f"a row's time is {_short(moment)}, not a number")
+    try:
+        stamp = _iso(moment)
+    except (ValueError, OverflowError, OSError):
+        raise _Damaged("history", f"a row's time {moment!r} is out of range") from None
+    return [routine_id, event_name, data, stamp]
+
+
+def _assemble(
+    job_id: str,
+    row: tuple[Any, Any, Any],
+    history: list[Any],
+    records: list[Any],
+    pending: list[Any],
+) -> dict[str, Any]:
+    """A ``routilux.job`` document from a job's rows, checking that every row the last
+    checkpoint counted is there."""
+    snapshot_text, status, flow_id = row
+    snapshot = _json(snapshot_text, "jobs", "the snapshot")
+    if type(snapshot) is not dict:
+        raise _Damaged("jobs", f"the snapshot is {_short(snapshot)}, not an object")
+    if snapshot.get("job_id") != job_id:
+        raise _Damaged("jobs", f"the snapshot is of job {snapshot.get('job_id')!r}")
+    if snapshot.get("status") != status or snapshot.get("flow_id") != flow_id:
+        raise _Damaged("jobs", "the status or flow id columns disagree with the snapshot")
+    kept = {key: snapshot.pop(key, None) for key in _BOOKKEEPING}
+    pending_from = _count(kept["pending_from"], "pending_from")
+    pending_to = _count(kept["pending_to"], "pending_to")
+    if pending_to < pending_from:
+        raise _Damaged("jobs", "the snapshot's pending range is reversed")
+    delayed = kept["delayed"]
+    if type(delayed) is not list:
+        raise _Damaged("jobs", "the snapshot's delayed activations are not a list")
+    history_end = _count(kept["history_end"], "history_end")
+    records_end = kept["records_end"]
+    if type(records_end) is not dict or set(records_end) != {kind for kind, _ in _RECORD_KINDS}:
+        raise _Damaged("jobs", "the snapshot's record counts are damaged")
+    limit = snapshot.get("history_limit")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise _Damaged("jobs", f"the snapshot's history_limit is {_short(limit)}")
+
+    history_from = 0 if limit is None else max(0, history_end - limit)
+    rows = [
+        _history_row(entry)
+        for entry in _collect(history, history_from, history_end, "history", "history rows")
+    ]
+    lists: dict[str, list[Any]] = {}
+    for kind, _ in _RECORD_KINDS:
+        batches = [batch[1:] for batch in records if batch[0] == kind]
+        end = _count(records_end[kind], f"records_end.{kind}")
+        lists[kind] = _collect(batches, 0, end, "records", f"{kind} entries")
+    if any(batch[0] not in lists for batch in records):
+        raise _Damaged("records", "a row has an unknown kind")
+    tasks = [
+        _expand_pending(entry)
+        for entry in _collect(pending, pending_from, pending_to, "pending", "activations")
+    ]
+    return {
+        **snapshot,
+        **lists,
+        "format": JOB_FORMAT,
+        "version": VERSION,
+        "pending_tasks": tasks + delayed,
+        "execution_history": rows,
+        # The rows the file holds decide it, so the document is consistent by itself.
+        "history_dropped": history_from,
+    }
+
+
+def _collect(
+    batches: Iterable[tuple[Any, Any, Any]], start: int, end: int, table: str, what: str
+) -> list[Any]:
+    """Items ``start`` to ``end - 1`` of ``(first_seq, count, JSON array)`` batches
+    ordered by ``first_seq``; refuses if any of them is missing."""
+    items: list[Any] = []
+    expected = start
+    for first_seq, count, body in batches:
+        if type(first_seq) is not int or type(count) is not int:
+            raise _Damaged(table, "a row's sequence numbers are not integers")
+        entries = _json(body, table, "a row")
+        if type(entries) is not list or len(entries) != count:
+            raise _Damaged(table, f"a row holds {_short(entries)}, not {count} entries")
+        if first_seq + count <= expected or first_seq >= end:
+            continue  # dropped by the history limit, or not counted by the checkpoint
+        if first_seq > expected:
+            break
+        stop = min(count, end - first_seq)
+        items.extend(entries[expected - first_seq : stop])
+        expected = first_seq + stop
+    if expected < end:
+        raise _Damaged(
+            table,
+            f"{what} {expected} to {end - 1} are missing (the last checkpoint counted "
+            f"{end - start}, numbered {start} to {end - 1})",
+        )
+    return items
+
+
+def _json(text: Any, table: str, what: str) -> Any:
+    if type(text) is not str:
+        raise _Damaged(table, f"{what} is {_short(text)}, not JSON text")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _Damaged(table, f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise _Damaged(table, f"{what} is not valid JSON ({exc})") from None
+
+
+def _count(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise _Damaged("jobs", f"the snapshot's {what} is {_short(value)}, not a count")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment).isoformat()
+
+
 class _Batch:
     """One checkpoint's rows (each optional part is ``(first_seq, count/last, body)``)."""
 
-    __slots__ = ("history", "pending", "pending_from", "pending_rewrite", "records", "snapshot")
+    __slots__ = (
+        "flow_id",
+        "history",
+        "history_keep_from",
+        "pending",
+        "pending_from",
+        "pending_rewrite",
+        "pending_to",
+        "records",
+        "snapshot",
+        "status",
+    )
 
     def __init__(self) -> None:
         self.snapshot = ""
+        self.status = ""
+        self.flow_id = ""
         self.history: tuple[int, int, str] | None = None
+        self.history_keep_from = 0
         self.records: list[tuple[str, int, int, str]] = []
         self.pending: tuple[int, int, str] | None = None
         self.pending_rewrite = False
         self.pending_from = 0
+        # One past the last pending activation: the file must hold pending_from to
+        # pending_to - 1 once the batch is committed.
+        self.pending_to = 0
 
 
 class _JobWriter:
@@ -340,7 +1073,15 @@ class _JobWriter:
         self.interval = store.checkpoint_interval
         self.count = 0
         self.last = time.monotonic()
-        self.history_written, self.records_written = store._counts(self.job_id)
+        # A file that cannot be read fails the job at its first write (the engine
+        # records that as the job's failure) rather than here, as it starts.
+        self.failure: Exception | None = None
+        self.history_written = 0
+        self.records_written = {kind: 0 for kind, _ in _RECORD_KINDS}
+        try:
+            self.history_written, self.records_written = store._counts(self.job_id)
+        except (StoreError, SerializationError) as exc:
+            self.failure = exc
         # The first checkpoint of a run writes every pending activation afresh; later
         # ones only those queued since, and drop those taken off the queue.
         self.pending_synced = False
@@ -356,6 +1097,13 @@ class _JobWriter:
         """Take the job as it stands (called under the job's lock, with no activation
         of it running; no I/O) and return the write of it, which the engine runs outside
         the lock. The engine captures again only after that write has returned."""
+        failure = self.failure
+        if failure is not None:
+
+            def fail() -> None:
+                raise failure
+
+            return fail
         self.count = 0
         self.last = time.monotonic()
         queue = run.queue
@@ -363,6 +1111,7 @@ class _JobWriter:
         popped = appended - len(queue)
         batch = _Batch()
         batch.pending_from = popped
+        batch.pending_to = appended
         if not self.pending_synced:
             batch.pending_rewrite = True
             first, fresh = popped, queue.activations()
@@ -384,27 +1133,32 @@ class _JobWriter:
 
         def write() -> None:
             with self.io_lock:
-                self._commit(job_state, batch, written)
+                self._commit(job_state, batch, written, release=False)
 
         return write
 
     def write_settled(self, job_state: JobState) -> None:
-        """Write a job that finished or paused (its pending work is in the JobState).
+        """Write a job that finished or paused (its pending work is in the JobState) and
+        give up its lease in the same transaction.
 
         Waits for a checkpoint write of the job still in progress, so writes land in the
         order they were taken.
         """
         with self.io_lock:
+            if self.failure is not None:
+                self.history_written, self.records_written = self.store._counts(self.job_id)
+                self.failure = None
             with job_state._lock:
                 pending = list(job_state.pending_tasks)
                 buffers = dict(job_state._merge_buffers)
             batch = _Batch()
             batch.pending_rewrite = True
+            batch.pending_to = len(pending)
             if pending:
                 entries = [_compact(entry) for entry in encode_pending(pending, "$.pending_tasks")]
                 batch.pending = (0, len(entries) - 1, _dumps(entries))
             written = self._fill(batch, job_state, buffers, [], _CachedEncoder())
-            self._commit(job_state, batch, written)
+            self._commit(job_state, batch, written, release=True)
 
     def _fill(
         self,
@@ -418,9 +1172,6 @@ class _JobWriter:
         return the history and record counts the file holds once it is committed."""
         log = job_state._formatted_log()
         with job_state._lock, job_state.execution_tracker._lock:
-            snapshot = _snapshot(job_state, buffers, delayed)
-            snapshot["pending_from"] = batch.pending_from
-            batch.snapshot = _dumps(snapshot)
             first_row, rows = job_state._history.rows_since(self.history_written)
             written = dict(self.records_written)
             for kind, attribute in _RECORD_KINDS:
@@ -431,23 +1182,33 @@ class _JobWriter:
                     body = encode_value(fresh, f"$.{kind}[{start}:]")
                     batch.records.append((kind, start, len(fresh), _dumps(body)))
                     written[kind] = start + len(fresh)
+            history_end = first_row + len(rows)
+            snapshot = _snapshot(job_state, buffers, delayed)
+            snapshot["pending_from"] = batch.pending_from
+            snapshot["pending_to"] = batch.pending_to
+            snapshot["history_end"] = history_end
+            snapshot["records_end"] = written
+            batch.snapshot = _dumps(snapshot)
+            batch.status = snapshot["status"]
+            batch.flow_id = snapshot["flow_id"]
+        limit = job_state.history_limit
+        if limit is not None:
+            batch.history_keep_from = max(0, history_end - limit)
         if rows:
-            encoded = [
-                [routine_id, event_name, encode(data, "$.execution_history"), moment]
-                for routine_id, event_name, data, moment in rows
-            ]
+            encoded = [_history_entry(row, encode) for row in rows]
             batch.history = (first_row, len(encoded), _dumps(encoded))
-        return first_row + len(rows), written
+        return history_end, written
 
     def _commit(
-        self, job_state: JobState, batch: _Batch, written: tuple[int, dict[str, int]]
+        self,
+        job_state: JobState,
+        batch: _Batch,
+        written: tuple[int, dict[str, int]],
+        *,
+        release: bool,
     ) -> None:
-        self.store._write(job_state, batch)
+        self.store._write(job_state, batch, release=release)
         self.history_written, self.records_written = written
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment).isoformat()
 
 
 class _CachedEncoder:
@@ -507,7 +1268,9 @@ def _compact(entry: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _expand_pending(row: list[Any]) -> dict[str, Any]:
+def _expand_pending(row: Any) -> dict[str, Any]:
+    if type(row) is not list or len(row) != 6:
+        raise _Damaged("pending", f"an activation is {_short(row)}, not a list of 6")
     routine_id, slot_name, data, attempt, merged, is_entry = row
     return {
         "slot_routine_id": routine_id,
