@@ -11,6 +11,10 @@ right way. The rules are routilux 0.9's, first match wins:
 4. two or more parameters: the parameters whose names are keys of ``data`` are passed
    as keywords (other keys are dropped); when none match, ``handler(data)``.
 
+An empty delivery never overrides a declared default: under rules 3 and 4, when
+``data`` is empty and the (first) parameter has a default, the handler is called with
+no arguments (0.9 passed ``{}``).
+
 Deliberate differences, for handlers 0.9 could never call successfully: a handler
 with no parameters is called with none; a single keyword-only parameter is passed by
 keyword (or omitted when its key is missing); positional-only parameters are passed
@@ -26,7 +30,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Invoker", "build_invoker"]
+__all__ = ["Invoker", "build_invoker", "is_async_callable"]
 
 Invoker = Callable[[dict[str, Any]], Any]
 
@@ -35,6 +39,18 @@ _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEY
 
 def _no_handler(data: dict[str, Any]) -> None:
     return None
+
+
+def is_async_callable(handler: Any) -> bool:
+    """Whether calling ``handler`` makes a coroutine or an async generator (an
+    ``async def`` function or method, a partial of one, or an object whose
+    ``__call__`` is one)."""
+    if inspect.iscoroutinefunction(handler) or inspect.isasyncgenfunction(handler):
+        return True
+    if inspect.isfunction(handler) or inspect.ismethod(handler):
+        return False
+    call = inspect.getattr_static(type(handler), "__call__", None)
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
 def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
@@ -65,6 +81,17 @@ def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
         if name == "data":
             return lambda data: handler(dict(data))
 
+        if parameter.default is not inspect.Parameter.empty:
+
+            def single_with_default(data: dict[str, Any]) -> Any:
+                if name in data:
+                    return handler(data[name])
+                if not data:
+                    return handler()  # nothing delivered: the default applies
+                return handler(dict(data))
+
+            return single_with_default
+
         def single(data: dict[str, Any]) -> Any:
             if name in data:
                 return handler(data[name])
@@ -74,13 +101,17 @@ def build_invoker(handler: Callable[..., Any] | None) -> Invoker:
 
     positional = tuple(p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_ONLY)
     names = tuple(p.name for p in parameters if p.kind in _KEYWORD_KINDS)
+    # With nothing delivered, a first parameter that has a default keeps it.
+    empty_keeps_defaults = parameters[0].default is not inspect.Parameter.empty
     if positional:
-        return _with_positional_only(handler, positional, names)
+        return _with_positional_only(handler, positional, names, empty_keeps_defaults)
 
     def by_keywords(data: dict[str, Any]) -> Any:
         kwargs = {name: data[name] for name in names if name in data}
         if kwargs:
             return handler(**kwargs)
+        if not data and empty_keeps_defaults:
+            return handler()
         return handler(dict(data))
 
     return by_keywords
@@ -98,7 +129,10 @@ def _keyword_only(handler: Callable[..., Any], name: str) -> Invoker:
 
 
 def _with_positional_only(
-    handler: Callable[..., Any], positional: tuple[str, ...], names: tuple[str, ...]
+    handler: Callable[..., Any],
+    positional: tuple[str, ...],
+    names: tuple[str, ...],
+    empty_keeps_defaults: bool,
 ) -> Invoker:
     """Positional-only parameters are filled in order while their keys are present."""
 
@@ -111,6 +145,8 @@ def _with_positional_only(
         kwargs = {name: data[name] for name in names if name in data}
         if args or kwargs:
             return handler(*args, **kwargs)
+        if not data and empty_keeps_defaults:
+            return handler()
         return handler(dict(data))
 
     return call

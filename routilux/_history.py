@@ -20,9 +20,39 @@ from typing import Any
 from routilux.exceptions import ConfigurationError
 from routilux.execution_record import ExecutionRecord
 
-__all__ = ["MAX_HISTORY_LIMIT", "History"]
+__all__ = ["MAX_HISTORY_LIMIT", "History", "RecordName", "record_name"]
 
 Row = tuple[str, str, Any, float]
+
+
+class RecordName(str):
+    """The event name of a history row that is not an emission.
+
+    ``JobState.record_execution`` (the engine's ``start``, ``completed``, ``error``,
+    ``retry`` records, and any a handler writes) stores its name as a ``RecordName``;
+    emissions store the event's plain ``str`` name. It compares, hashes and prints as
+    the plain string, so records read as before; the type alone keeps a routine's event
+    called ``"error"`` apart from the engine's ``"error"`` record (the tracker's
+    ``event_flow`` lists emissions only). Saved documents mark such rows.
+    """
+
+    __slots__ = ()
+
+
+_record_names: dict[str, RecordName] = {}
+
+
+def record_name(name: str) -> RecordName:
+    """``name`` as a :class:`RecordName` (one shared object per name)."""
+    marked = _record_names.get(name)
+    if marked is None:
+        if len(_record_names) >= _RECORD_NAME_CACHE:
+            return RecordName(name)  # unusual names are not cached forever
+        marked = _record_names.setdefault(name, RecordName(name))
+    return marked
+
+
+_RECORD_NAME_CACHE = 256
 
 _WIDTH = 4  # items per record in the flat store
 #: The largest ``history_limit`` (far more records than fit in memory).

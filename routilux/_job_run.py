@@ -42,6 +42,7 @@ outside the engine (stores, signal receivers, handlers) is never called under it
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import threading
@@ -49,17 +50,19 @@ import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable
-from contextvars import Context
+from contextvars import Context, ContextVar
 from datetime import datetime
 from threading import get_ident
 from time import time
 from typing import TYPE_CHECKING, Any
 
+from routilux._blocking import blocking
 from routilux._context import Frame, current_frame
 from routilux._merge import append_into, merge
 from routilux._scheduler import TimerHandle, timers
 from routilux.error_handler import ErrorStrategy
 from routilux.exceptions import (
+    ConfigurationError,
     EventNotFoundError,
     JobStateError,
     RoutineNotFoundError,
@@ -104,9 +107,110 @@ _SETTLE_COMPLETED = "completed"
 _SETTLE_PAUSED = "paused"
 _SETTLE_STOPPED = "stopped"
 
-_FRAMEWORK_RECORDS = frozenset({"start", "completed", "error", "error_continued", "retry"})
 
 _set_frame = current_frame.set
+
+
+# One run per job at a time: runs are made and attached to a job under this lock only.
+# Lock order: _attach_lock, then a run's lock (never the other way round).
+_attach_lock = threading.Lock()
+
+# job id -> its run, while the run has work in progress in this process.
+_live_runs: dict[str, JobRun] = {}
+_live_lock = threading.Lock()
+
+
+def live_run(job_id: str) -> JobRun | None:
+    """The run of ``job_id`` with work in progress in this process, or None."""
+    with _live_lock:
+        return _live_runs.get(job_id)
+
+
+def register_live(run: JobRun) -> None:
+    """Note that ``run`` has work in progress (a job started or resumed)."""
+    with _live_lock:
+        _live_runs[run.job_state.job_id] = run
+
+
+def unregister_live(run: JobRun) -> None:
+    """Note that ``run`` settled (finished or paused)."""
+    with _live_lock:
+        if _live_runs.get(run.job_state.job_id) is run:
+            del _live_runs[run.job_state.job_id]
+
+
+def run_for(flow: Flow, job_state: JobState, make: Callable[[], JobRun]) -> JobRun:
+    """The job's run on ``flow``: its current one, or one made by ``make`` and attached.
+
+    At most one run drives a job: a paused run on another flow object (or a run
+    that ended there) is retired first; the store of that flow forgets the job.
+
+    Raises:
+        JobStateError: the job's handlers still run on another flow object.
+    """
+    while True:
+        previous = job_state._run
+        if previous is not None and previous.flow is not flow and not previous.parked():
+            if current_frame.get() is not None:
+                raise JobStateError(
+                    f"Job '{job_state.job_id}' is still running on flow "
+                    f"'{previous.flow.flow_id}'; it can move to another flow object once "
+                    "its pause has settled"
+                )
+            previous.wait_parked()
+        with _attach_lock:
+            current = job_state._run
+            if current is not previous:
+                continue  # another thread attached a run meanwhile: look again
+            if current is not None and current.flow is flow:
+                return current
+            if current is not None and not current.detach() and not current.parked():
+                continue
+            run = make()
+            run._attach()
+        if previous is not None and previous.store is not run.store:
+            previous.store.job_released(job_state)
+        return run
+
+
+class _Hold:
+    """The emissions of one running activation, held until its handler returns."""
+
+    __slots__ = ("items", "run")
+
+    def __init__(self, run: JobRun) -> None:
+        self.run = run
+        # None once released: later emissions (from threads the handler started) are
+        # queued at once.
+        self.items: list[tuple[int, dict[str, Any]]] | None = []
+
+
+_hold: ContextVar[_Hold | None] = ContextVar("routilux_hold", default=None)
+_current_hold = _hold.get
+_set_hold = _hold.set
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``str(exc)``, or a description of the failure when ``str`` itself raises (an
+    exception's own ``__str__`` must not turn a recorded failure into another one)."""
+    try:
+        return str(exc)
+    except Exception as broken:
+        try:
+            why = f"{type(broken).__name__}: {broken}"
+        except Exception:
+            why = type(broken).__name__
+        return f"<{type(exc).__name__}: str() failed ({why})>"
+
+
+def _refuse_awaitable(result: Any, frame: Frame) -> None:
+    if inspect.iscoroutine(result):
+        result.close()  # never awaited: close it so Python does not warn later
+    raise ConfigurationError(
+        f"handler of slot '{frame.slot.name}' of routine '{frame.routine_id}' returned "
+        f"{type(result).__name__}: async handlers are not supported yet; make it a plain "
+        "function"
+    )
 
 
 class JobRun:
@@ -150,6 +254,9 @@ class JobRun:
         self.buffer_lock = threading.Lock()
         self.timers: dict[int, tuple[TimerHandle, Activation]] = {}
         self._timer_ids = itertools.count()
+        # Concurrent strategy: an activation's emissions wait until its handler has
+        # returned (and its result is recorded); see enqueue().
+        self.holds_emissions = max_drivers > 1
         # A captured checkpoint is being written (outside the lock): take no other.
         self.writing = False
         # routine id -> the status its last failure in this run gave it (for the tracker).
@@ -157,24 +264,79 @@ class JobRun:
         self._record = job_state._history.write
 
     def _attach(self) -> None:
-        """Make this run the one the job's emissions and tracker go through.
+        """Make this run the one the job's emissions and tracker go through (a new job)."""
+        self.job_state._run = self
+        self.job_state.execution_tracker._derive_events = _EventFlow(
+            weakref.ref(self.job_state), self.flow
+        )
 
-        A run of the same job on another flow object is retired, so that late emits
-        into it fail instead of being parked where nobody will resume them.
+    def detach(self) -> bool:
+        """Retire a paused run whose job continues on another flow object.
+
+        Returns False (and changes nothing) if the run is not parked: handlers of the
+        job still run here, or a pause is being recorded.
+        """
+        with self.lock:
+            if self.state != _PAUSED:
+                return False
+            self.state = _DONE
+            self.final_status = _MOVED
+            return True
+
+    def parked(self) -> bool:
+        """Whether nothing of the job runs here (paused and recorded, or done)."""
+        with self.lock:
+            return self.state in (_PAUSED, _DONE)
+
+    def wait_parked(self) -> None:
+        """Wait until nothing of the job runs here (see :meth:`parked`)."""
+        with self.lock:
+            while self.state not in (_PAUSED, _DONE):
+                self.cond.wait()
+
+    def slot_buffer(self, slot: Slot) -> Any:
+        """This job's merge buffer of ``slot`` (made empty if it has none yet)."""
+        index = self.flow._slot_index(slot)
+        with self.buffer_lock:
+            buffer = self.buffers.get(index)
+            if buffer is None:
+                buffer = self.buffers[index] = {}
+            return buffer
+
+    def set_slot_buffer(self, slot: Slot, buffer: Any) -> None:
+        """Replace this job's merge buffer of ``slot``."""
+        index = self.flow._slot_index(slot)
+        with self.buffer_lock:
+            self.buffers[index] = buffer
+
+    def wait_saveable(self, action: str) -> None:
+        """Return once the job can be saved: nothing of it runs here and its last
+        settle has been recorded. Waits for a pause or a stop that is settling.
+
+        Raises:
+            JobStateError: the job runs; or it is settling and the caller is one of
+                its own handlers (waiting would wait for itself).
         """
         job_state = self.job_state
-        previous = job_state._run
-        job_state._run = self
-        if previous is not None and previous is not self:
-            previous.detach()
-        job_state.execution_tracker._derive_events = _EventFlow(weakref.ref(job_state), self.flow)
-
-    def detach(self) -> None:
-        """Retire a paused run whose job continues on another flow object."""
-        with self.lock:
-            if self.state == _PAUSED:
-                self.state = _DONE
-                self.final_status = _MOVED
+        frame = current_frame.get()
+        while True:
+            with self.lock:
+                state = self.state
+                if state in (_PAUSED, _DONE) and job_state._settled.is_set():
+                    return
+                if state in (_RUNNING, _CHECKPOINTING, _RESUMING) and self.pause_request is None:
+                    raise JobStateError(
+                        f"Cannot {action} job '{job_state.job_id}' while it runs; pause it first"
+                    )
+                if frame is not None and frame.run is self:
+                    raise JobStateError(
+                        f"Cannot {action} job '{job_state.job_id}' from one of its own "
+                        "handlers while its pause settles: the pause takes effect when the "
+                        "handlers return. Save it after that (for example where execute() "
+                        "returned, or after job_state.wait_for_completion())."
+                    )
+                settled_before = self.settle_count
+            self._wait_settled_since(settled_before)
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -234,8 +396,10 @@ class JobRun:
     def _wait_settled_since(self, count: int) -> None:
         """Wait until the job has settled (finished or paused) after ``count`` settles."""
         with self.lock:
-            while self.settle_count == count:
-                self.cond.wait()
+            if self.settle_count == count:
+                with blocking():
+                    while self.settle_count == count:
+                        self.cond.wait()
 
     # -- emitting and queueing --------------------------------------------------------
 
@@ -260,35 +424,61 @@ class JobRun:
         self.enqueue(self.flow._slot_index(slot), data)
 
     def enqueue(self, index: int, data: dict[str, Any]) -> None:
-        """Queue one new activation of the slot with index ``index``."""
+        """Queue one new activation of the slot with index ``index``.
+
+        Under the concurrent strategy, what a handler emits is held until the handler
+        returns (see :meth:`_release`), so that a routine started by an emission can
+        read the emitting routine's result.
+        """
         with self.lock:
-            state = self.state
-            if state == _RUNNING:
-                queue = self.queue
-                queue.metas.append(index)
-                queue.datas.append(data)
-                queue.appended += 1
-                self.outstanding += 1
-                if self.caller_waiting:
-                    self.caller_waiting = False
-                    self.cond.notify()
+            if self.holds_emissions:
+                held = _current_hold()
+                if held is not None and held.run is self and held.items is not None:
+                    held.items.append((index, data))
                     return
-                if self.drivers >= self.max_drivers:
-                    return
-                self.drivers += 1
-            elif state in (_CHECKPOINTING, _PAUSING, _RESUMING):
-                self.queue.push((index, data, 0, 0))
-                self.outstanding += 1
-                return
-            elif state in (_PAUSED, _PAUSE_SETTLING):
-                self._park((index, data, 0, 0))
-                return
-            elif state == _STOPPING or self.final_status in _DROPS_LATE_WORK:
-                return
-            else:
-                slot = self.flow._slot_table[index]
-                raise self._finished_error(f"deliver to {slot!r}")
-        self.flow._pool.submit(self._drive, False)
+            spawn = self._enqueue_locked(index, data)
+        if spawn:
+            self.flow._pool.submit(self._drive, False)
+
+    def _enqueue_locked(self, index: int, data: dict[str, Any]) -> bool:
+        """Under ``lock``: queue an activation; True if a driver must be started."""
+        state = self.state
+        if state == _RUNNING:
+            queue = self.queue
+            queue.metas.append(index)
+            queue.datas.append(data)
+            queue.appended += 1
+            self.outstanding += 1
+            if self.caller_waiting:
+                self.caller_waiting = False
+                self.cond.notify()
+                return False
+            if self.drivers >= self.max_drivers:
+                return False
+            self.drivers += 1
+            return True
+        if state in (_CHECKPOINTING, _PAUSING, _RESUMING):
+            self.queue.push((index, data, 0, 0))
+            self.outstanding += 1
+            return False
+        if state in (_PAUSED, _PAUSE_SETTLING):
+            self._park((index, data, 0, 0))
+            return False
+        if state == _STOPPING or self.final_status in _DROPS_LATE_WORK:
+            return False
+        slot = self.flow._slot_table[index]
+        raise self._finished_error(f"deliver to {slot!r}")
+
+    def _release(self, held: _Hold) -> None:
+        """Queue what an activation emitted while it ran (its handler has returned and
+        its result is recorded). Later emissions of threads it started go straight in."""
+        spawn = 0
+        with self.lock:
+            items, held.items = held.items, None
+            for index, data in items or ():
+                spawn += self._enqueue_locked(index, data)
+        for _ in range(spawn):
+            self.flow._pool.submit(self._drive, False)
 
     def _finished_error(self, what: str) -> JobStateError:
         if self.final_status == _MOVED:
@@ -378,7 +568,8 @@ class JobRun:
                         ):
                             self.caller_waiting = True
                             try:
-                                self.cond.wait()
+                                with blocking():
+                                    self.cond.wait()
                             finally:
                                 self.caller_waiting = False
                             continue
@@ -399,6 +590,17 @@ class JobRun:
 
     def _invoke(self, frame: Frame, data: Any, attempt: int, flags: int) -> None:
         _set_frame(frame)
+        if self.holds_emissions:
+            held = _Hold(self)
+            _set_hold(held)
+            try:
+                self._invoke_handler(frame, data, attempt, flags)
+            finally:
+                self._release(held)
+        else:
+            self._invoke_handler(frame, data, attempt, flags)
+
+    def _invoke_handler(self, frame: Frame, data: Any, attempt: int, flags: int) -> None:
         slot = frame.slot
         merged = bool(flags & MERGED) or not slot._merge_kind
         try:
@@ -416,6 +618,8 @@ class JobRun:
                 merged = True
                 result = slot._call_merged(data)
             if result is not None:
+                if inspect.isawaitable(result):
+                    _refuse_awaitable(result, frame)
                 # What a handler returns is that routine's result in the job.
                 self.job_state._results[frame.routine_id] = result
         except Exception as exc:
@@ -509,16 +713,17 @@ class JobRun:
         routine_status: str,
     ) -> None:
         job_state = self.job_state
+        message = describe_exception(exc)
         details = {
             "slot": where,
-            "error": str(exc),
+            "error": message,
             "error_type": type(exc).__name__,
             "attempt": attempt,
         }
         job_state.record_execution(routine_id, record_name, dict(details))
         job_state._merge_routine_state(
             routine_id,
-            {"status": routine_status, "error": str(exc), "error_time": datetime.now().isoformat()},
+            {"status": routine_status, "error": message, "error_time": datetime.now().isoformat()},
         )
         job_state._record_error(
             {
@@ -535,25 +740,26 @@ class JobRun:
             job_state.job_id,
             strategy,
             type(exc).__name__,
-            exc,
+            message,
         )
 
     def record_store_failure(self, exc: Exception) -> None:
         """The store could not record the settled job: keep the reason in the job."""
         job_state = self.job_state
+        message = describe_exception(exc)
         logger.error(
             "store %r could not record job %s (%s): %s: %s",
             self.store,
             job_state.job_id,
             job_state.status,
             type(exc).__name__,
-            exc,
+            message,
         )
         job_state._record_error(
             {
                 "routine_id": self.entry_routine_id,
                 "slot": None,
-                "error": str(exc),
+                "error": message,
                 "error_type": type(exc).__name__,
                 "attempt": 0,
                 "strategy": "store",
@@ -563,9 +769,10 @@ class JobRun:
         )
 
     def _record_retry(self, frame: Frame, exc: Exception, attempt: int, delay: float) -> None:
+        message = describe_exception(exc)
         details = {
             "slot": frame.slot.name,
-            "error": str(exc),
+            "error": message,
             "error_type": type(exc).__name__,
             "attempt": attempt,
             "delay": delay,
@@ -577,7 +784,7 @@ class JobRun:
             self.job_state.job_id,
             delay,
             type(exc).__name__,
-            exc,
+            message,
         )
 
     def _fail_job(
@@ -666,7 +873,9 @@ class JobRun:
                 self.queue.push(activation)
                 return True
             key = next(self._timer_ids)
-            handle = timers.call_later(delay, self._retry_due, key)
+            # The timer thread only hands the retry to a pool thread: it never waits
+            # for this job's lock, so one job cannot delay another's retries.
+            handle = timers.call_later(delay, self.flow._pool.submit, self._retry_due, key)
             self.timers[key] = (handle, activation)
             return True
 
@@ -718,9 +927,10 @@ class JobRun:
                 self.pause_request = (reason, checkpoint)
                 return
             settle = self._pause_locked(reason, checkpoint)
-            if not in_handler:
-                while self.state == _PAUSING:
-                    self.cond.wait()
+            if not in_handler and self.state == _PAUSING:
+                with blocking():
+                    while self.state == _PAUSING:
+                        self.cond.wait()
         if settle is not None:
             self.flow._pool.submit(self._finish, settle)
 
@@ -799,6 +1009,8 @@ class JobRun:
                         f"Cannot resume job '{job_state.job_id}': it is {job_state.status}"
                     )
                 activations, emissions, restored = self._take_pending_locked(emit_deferred)
+                # A refilled JobState (deserialize into it) has a new history and tracker.
+                self._record = job_state._history.write
                 self._attach()
                 job_state._resume_claim = None
                 self.state = _RESUMING
@@ -1199,17 +1411,18 @@ class _EventFlow:
         routines = self.flow.routines
         flows: list[dict[str, Any]] = []
         for routine_id, event_name, data, moment in job_state._history.rows():
+            if type(event_name) is not str:
+                continue  # a record (start, completed, error, ...), not an emission
             routine = routines.get(routine_id)
             event = routine.get_event(event_name) if routine is not None else None
-            if event is None and (event_name in _FRAMEWORK_RECORDS or routine is None):
-                continue
+            if event is None:
+                continue  # the flow no longer has it (or an unmarked record)
             target = None
-            if event is not None:
-                for slot in event.connected_slots:
-                    if slot.routine is not None:
-                        target = self.flow._routine_ids.get(id(slot.routine))
-                        if target is not None:
-                            break
+            for slot in event.connected_slots:
+                if slot.routine is not None:
+                    target = self.flow._routine_ids.get(id(slot.routine))
+                    if target is not None:
+                        break
             flows.append(
                 {
                     "timestamp": datetime.fromtimestamp(moment).isoformat(),

@@ -49,8 +49,9 @@ _LONGEST_DELAY = threading.TIMEOUT_MAX / 2
 class TimerQueue:
     """Runs callbacks on one daemon thread, each after its delay, earliest first.
 
-    Callbacks must be quick and must not raise (exceptions are logged); they run one
-    after another on the timer thread.
+    Callbacks must be quick, must not block and must not raise (exceptions are
+    logged); they run one after another on the timer thread. The engine's only
+    callback hands the retry to a pool thread.
     """
 
     def __init__(self) -> None:
@@ -87,12 +88,16 @@ class TimerQueue:
                         continue
                     heapq.heappop(self._heap)
                     break
-            if handle.cancelled:
-                continue
+            callback, args = handle.callback, handle.args
+            handle.cancel()  # fired: the handle holds nothing any more
+            del handle
             try:
-                handle.callback(*handle.args)
+                callback(*args)
             except Exception:
-                logger.exception("timer callback %r failed", handle.callback)
+                logger.exception("timer callback %r failed", callback)
+            # Drop the references before sleeping: a fired retry must not keep its job,
+            # flow and pool alive until the next timer fires.
+            del callback, args
 
 
 #: The process-wide timer queue.

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+from routilux._blocking import blocking
 from routilux._context import current_frame
 from routilux._history import MAX_HISTORY_LIMIT
 from routilux._hybrid import hybridmethod
-from routilux._job_run import JobRun
+from routilux._job_run import JobRun, live_run, register_live, run_for, unregister_live
 from routilux._workers import ThreadWorkerPool
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
@@ -134,6 +136,8 @@ class Flow:
         self._pool = ThreadWorkerPool(
             _pool_size(self._worker_limit), f"routilux-{self.flow_id[:8]}"
         )
+        # A flow nobody holds any more lets its idle threads go.
+        weakref.finalize(self, self._pool.shutdown, False)
 
     # -- configuration ----------------------------------------------------------------
 
@@ -443,6 +447,8 @@ class Flow:
                 )
             job_state._resume_claim = claim
         try:
+            if wait:
+                self._refuse_waiting_on_own_job(job_state, "resume")
             run = self._run_for_paused(job_state)
             self._last_tracker = job_state.execution_tracker
             run.resume(caller_drives=wait)
@@ -453,19 +459,29 @@ class Flow:
             raise
         return job_state
 
-    def _run_for_paused(self, job_state: JobState) -> JobRun:
-        """The job's run on this flow, made anew for a job paused on another flow
-        object (or in another process)."""
-        run = job_state._run
-        if run is not None and run.flow is self:
-            return run
+    def _run_for_paused(self, job_state: JobState, store: JobStore | None = None) -> JobRun:
+        """The job's run on this flow: its own, or one made now for a job paused on
+        another flow object (or loaded from a file or a store). One run per job."""
         entry_id = job_state.current_routine_id
         if entry_id is not None and entry_id not in self.routines:
             raise RoutineNotFoundError(
                 f"Current routine '{entry_id}' not found in flow '{self.flow_id}'"
             )
-        workers = self._worker_limit if self._strategy == CONCURRENT else 1
-        return JobRun(self, job_state, workers, self._job_context())
+        workers = self._workers_for(self._strategy)
+        return run_for(
+            self, job_state, lambda: JobRun(self, job_state, workers, self._job_context(), store)
+        )
+
+    @staticmethod
+    def _refuse_waiting_on_own_job(job_state: JobState, action: str) -> None:
+        """A handler that waits for its own job waits for itself: refuse."""
+        frame = current_frame.get()
+        if frame is not None and frame.run.job_state is job_state:
+            raise JobStateError(
+                f"Cannot {action} job '{job_state.job_id}' with wait=True from one of its own "
+                "handlers: the job cannot settle while the handler waits for it. Call it "
+                "without wait (the job goes on when the handler returns)."
+            )
 
     @staticmethod
     def _job_context() -> Context:
@@ -490,7 +506,6 @@ class Flow:
         if (run is None or run.flow is not self) and job_state.status == PAUSED:
             # Paused elsewhere (another flow object or process): cancel it here.
             run = self._run_for_paused(job_state)
-            run._attach()
         else:
             run = self._live_run(job_state, "cancel")
         run.cancel(reason)
@@ -521,31 +536,55 @@ class Flow:
                 handler of the original run is not stored).
 
         Raises:
-            JobStateError: if the store has no such job.
+            JobStateError: if the store has no such job, or another live process (or
+                store object) runs it: ``store.acquire(job_id)`` refused, naming the
+                owner and when its lease expires.
+            SerializationError: if the stored job is damaged (naming the file).
             FlowMismatchError: if the job belongs to another flow.
             RoutineNotFoundError, SlotNotFoundError, EventNotFoundError: if its pending
                 work names what this flow lacks.
         """
         store = self.store if store is None else store
-        job_state = store.load(job_id)
-        if job_state is None:
-            raise JobStateError(f"Cannot recover job '{job_id}': {store!r} has no such job")
-        self._check_job(job_state)
-        if job_state.is_finished:
-            return job_state
-        crashed = job_state.status != PAUSED
-        job_state.status = PAUSED  # what remains of a dead run is a paused job
-        job_state.output_handler = output_handler
-        claim = object()
-        job_state._resume_claim = claim
-        try:
-            run = JobRun(
-                self, job_state, self._workers_for(self._strategy), self._job_context(), store
+        running = live_run(job_id) if isinstance(job_id, str) else None
+        if running is not None:
+            raise JobStateError(
+                f"Cannot recover job '{job_id}': it is running in this process (flow "
+                f"'{running.flow.flow_id}'); recover continues jobs whose process died. "
+                "Wait for it, or pause or cancel it."
             )
-            self._last_tracker = job_state.execution_tracker
-            run.resume(caller_drives=wait, emit_deferred=not crashed)
+        # Claim the job before reading it, so that two processes recovering it never
+        # both run it (the loser gets JobStateError naming the owner).
+        store.acquire(job_id)
+        try:
+            job_state = store.load(job_id)
+            if job_state is None:
+                raise JobStateError(f"Cannot recover job '{job_id}': {store!r} has no such job")
+            self._check_job(job_state)
+            if job_state.is_finished:
+                store.release(job_id)
+                return job_state
+            live = job_state._run
+            if live is not None and not live.parked():
+                raise JobStateError(
+                    f"Cannot recover job '{job_id}': it is running in this process (status "
+                    f"{job_state.status}); recover continues jobs whose process died"
+                )
+            if wait:
+                self._refuse_waiting_on_own_job(job_state, "recover")
+            crashed = job_state.status != PAUSED
+            job_state.status = PAUSED  # what remains of a dead run is a paused job
+            job_state.output_handler = output_handler
+            claim = object()
+            job_state._resume_claim = claim
+            try:
+                run = self._run_for_paused(job_state, store)
+                self._last_tracker = job_state.execution_tracker
+                run.resume(caller_drives=wait, emit_deferred=not crashed)
+            except BaseException:
+                job_state._resume_claim = None
+                raise
         except BaseException:
-            job_state._resume_claim = None
+            store.release(job_id)
             raise
         return job_state
 
@@ -557,9 +596,20 @@ class Flow:
 
         Jobs that are paused do not count as in progress. Returns False if
         ``timeout`` (seconds) expired first.
+
+        Raises:
+            JobStateError: without a timeout, from a handler of one of this flow's jobs
+                (that job cannot settle while its handler waits).
         """
+        if timeout is None:
+            frame = current_frame.get()
+            if frame is not None and frame.run.flow is self:
+                raise JobStateError(
+                    f"Cannot wait for flow '{self.flow_id}' from a handler of one of its jobs: "
+                    "the job cannot settle while its handler waits"
+                )
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._idle:
+        with self._idle, blocking():
             while self._active:
                 if deadline is None:
                     self._idle.wait()
@@ -583,6 +633,7 @@ class Flow:
         run.store.job_started(run.job_state)
         with self._lock:
             self._active.add(run)
+        register_live(run)
 
     def _run_settled(self, run: JobRun) -> None:
         try:
@@ -592,6 +643,7 @@ class Flow:
             # (and the log) rather than raise into whichever thread settled it.
             run.record_store_failure(exc)
         finally:
+            unregister_live(run)
             with self._idle:
                 self._active.discard(run)
                 if not self._active:
@@ -694,11 +746,12 @@ class Flow:
 
         Raises:
             FileNotFoundError: if there is no such file.
-            SerializationError: if it is not a valid ``routilux.flow`` document.
+            SerializationError: if it cannot be read or is not a valid ``routilux.flow``
+                document; the message names the file, ``path`` the place in it.
         """
-        from routilux._documents import FLOW_FORMAT, read_json
+        from routilux._documents import FLOW_FORMAT, load_file
 
-        loaded: Flow = cls.deserialize(read_json(filepath, FLOW_FORMAT))
+        loaded: Flow = load_file(filepath, FLOW_FORMAT, cls.deserialize)
         return loaded
 
     def __repr__(self) -> str:

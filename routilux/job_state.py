@@ -19,7 +19,9 @@ from time import time
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from routilux._history import History
+from routilux._blocking import blocking
+from routilux._context import current_frame
+from routilux._history import History, record_name
 from routilux._hybrid import hybridmethod
 from routilux.channels import Channel
 from routilux.exceptions import InvalidPayloadError, JobStateError
@@ -160,8 +162,22 @@ class JobState:
         or is paused with all its in-flight work done; check :attr:`status` to tell
         which. A resumed job can be waited for again. Returns False if ``timeout``
         (seconds) expired first. Never polls.
+
+        Raises:
+            JobStateError: without a timeout, from one of the job's own handlers (the
+                job cannot settle while its handler waits for it).
         """
-        return self._settled.wait(timeout)
+        if self._settled.is_set():
+            return True
+        if timeout is None:
+            frame = current_frame.get()
+            if frame is not None and frame.run.job_state is self:
+                raise JobStateError(
+                    f"Cannot wait for job '{self.job_id}' from one of its own handlers: it "
+                    "cannot settle while the handler waits"
+                )
+        with blocking():
+            return self._settled.wait(timeout)
 
     # -- routine state ----------------------------------------------------------------
 
@@ -211,9 +227,15 @@ class JobState:
     def record_execution(
         self, routine_id: str, event_name: str, data: dict[str, Any] | None = None
     ) -> None:
-        """Append a record to the history (``data`` is stored by reference)."""
+        """Append a record to the history (``data`` is stored by reference).
+
+        The record is not an emission: the tracker's ``event_flow`` does not list it,
+        even when the routine has an event of the same name.
+        """
         moment = time()
-        self._history.write((routine_id, event_name, {} if data is None else data, moment))
+        self._history.write(
+            (routine_id, record_name(event_name), {} if data is None else data, moment)
+        )
         self._updated = moment
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
@@ -432,21 +454,28 @@ class JobState:
     def serialize(self) -> dict[str, Any]:
         """This job as a ``routilux.job`` document (a JSON-compatible dict).
 
-        The document holds everything needed to continue the job elsewhere; see
-        :mod:`routilux._job_document` for what is stored. A running job cannot be
-        serialized (pause it first): its state changes while handlers run.
+        The document holds everything needed to continue the job elsewhere (see
+        :doc:`/formats`). A job that runs cannot be serialized (pause it first): its
+        state changes while handlers run. A job whose pause or cancel has not settled
+        yet (handlers still running, or the pause being recorded) is waited for, so a
+        document never lacks work that is still to be parked. A JobState that reads
+        ``"running"`` but that no run in this process holds (built by hand, or loaded)
+        is serialized as it is.
 
         Raises:
-            JobStateError: if the job is running.
+            JobStateError: if the job runs; or if it is pausing and this is called from
+                one of its own handlers (the pause settles when the handler returns).
             SerializationError: for data that cannot be stored, naming where it is.
         """
         from routilux._job_document import job_to_document
 
-        if self.status == RUNNING:
-            raise JobStateError(
-                f"Cannot serialize job '{self.job_id}' while it runs; pause it first"
-            )
+        self._wait_saveable("serialize")
         return job_to_document(self)
+
+    def _wait_saveable(self, action: str) -> None:
+        run = self._run
+        if run is not None:
+            run.wait_saveable(action)
 
     @hybridmethod
     def deserialize(cls: type[JobState], instance: JobState | None, data: Any) -> JobState:
@@ -465,8 +494,7 @@ class JobState:
         populate_job(loaded, data)
         if instance is None:
             return loaded
-        if instance.status == RUNNING:
-            raise JobStateError(f"Cannot load into job '{instance.job_id}' while it runs")
+        instance._wait_saveable("load into")
         instance._take_over(loaded)
         return instance
 
@@ -493,11 +521,12 @@ class JobState:
 
         Raises:
             FileNotFoundError: if there is no such file.
-            SerializationError: if it is not a valid ``routilux.job`` document.
+            SerializationError: if it cannot be read or is not a valid ``routilux.job``
+                document; the message names the file, ``path`` the place in it.
         """
-        from routilux._documents import JOB_FORMAT, read_json
+        from routilux._documents import JOB_FORMAT, load_file
 
-        loaded: JobState = cls.deserialize(read_json(filepath, JOB_FORMAT))
+        loaded: JobState = load_file(filepath, JOB_FORMAT, cls.deserialize)
         return loaded
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from routilux._context import current_frame
+from routilux._hybrid import hybridmethod
 from routilux._merge import OVERRIDE, MergeStrategy
 from routilux.error_handler import ErrorHandler, ErrorStrategy
 from routilux.event import Event
@@ -79,7 +80,8 @@ class Routine:
         Raises:
             DuplicateNameError: if the routine already has a slot called ``name``.
             InvalidStrategyError: for an unknown merge strategy.
-            ConfigurationError: for an empty or non-string name.
+            ConfigurationError: for an empty or non-string name, or an ``async def``
+                handler (not run by this version: it would silently never run).
             InvalidPayloadError: (a ``TypeError``) if ``handler`` is not callable.
         """
         slots = self._own("_slots")
@@ -283,6 +285,38 @@ class Routine:
             DeprecationWarning,
             stacklevel=2,
         )
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This routine as a ``routilux.routine`` document (a JSON-compatible
+        dict): its class, config, error handler, slots and events, as a routine of a
+        flow document stores them (see :mod:`routilux._component_documents`).
+
+        Raises:
+            SerializationError: for anything a loader could not restore, naming it.
+        """
+        from routilux._component_documents import routine_to_document
+
+        return routine_to_document(self)
+
+    @hybridmethod
+    def deserialize(cls: type[Routine], instance: Routine | None, data: Any) -> Routine:
+        """Build a routine from a ``routilux.routine`` document.
+
+        ``Routine.deserialize(data)`` (or ``SomeRoutine.deserialize(data)``) returns a
+        new routine of the stored class, which must be that class or a subclass;
+        ``routine.deserialize(data)`` fills that routine, which must be of exactly the
+        stored class, and returns it (slots and events the document does not name are
+        kept). As when loading a flow, the class must be imported or registered and
+        handlers must be the methods the class wires in ``__init__``.
+
+        Raises:
+            SerializationError: for anything wrong with the document; nothing changes.
+        """
+        from routilux._component_documents import routine_from_document
+
+        return routine_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self._id}]"

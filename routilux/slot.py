@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from routilux._context import current_frame
-from routilux._dispatch import build_invoker
+from routilux._dispatch import build_invoker, is_async_callable
+from routilux._hybrid import hybridmethod
 from routilux._merge import APPEND, OVERRIDE, MergeStrategy, merge, validate_merge_strategy
-from routilux.exceptions import InvalidPayloadError
+from routilux.exceptions import ConfigurationError, InvalidPayloadError
 
 if TYPE_CHECKING:
     from routilux.event import Event
@@ -53,7 +54,7 @@ class Slot:
         self.name = name
         self.routine = routine
         self.connected_events: list[Event] = []
-        self._data: Any = {}
+        self._standalone_data: Any = {}
         self._standalone_lock = threading.Lock()
         self._merge_strategy: MergeStrategy = OVERRIDE
         self._merge_kind = MERGE_OVERRIDE
@@ -72,6 +73,14 @@ class Slot:
         if handler is not None and not callable(handler):
             raise InvalidPayloadError(
                 f"handler of {self._describe()} must be callable, not {type(handler).__name__}"
+            )
+        if handler is not None and is_async_callable(handler):
+            # Until the engine runs coroutines, an async handler would silently never
+            # run (its coroutine was never awaited): refuse it where it is set.
+            raise ConfigurationError(
+                f"handler of {self._describe()} is an async function "
+                f"({getattr(handler, '__qualname__', handler)!r}); async handlers are not "
+                "supported yet: use a plain function (asyncio.run inside it if needed)"
             )
         self._invoke = build_invoker(handler)
         self._handler = handler
@@ -128,8 +137,42 @@ class Slot:
 
     def _merge_standalone(self, data: dict[str, Any]) -> Any:
         with self._standalone_lock:
-            self._data, merged = merge(self._merge_strategy, self._data, data)
+            self._standalone_data, merged = merge(self._merge_strategy, self._standalone_data, data)
         return merged
+
+    # -- the merge buffer ---------------------------------------------------------------
+
+    @property
+    def _data(self) -> Any:
+        """The merge buffer (0.9's attribute): inside a handler of a job whose flow
+        contains this slot's routine, that job's buffer for this slot (the live object:
+        changing it changes what the next delivery merges into); anywhere else the
+        standalone buffer. Assigning replaces that buffer (0.9 code resets it with
+        ``slot._data = {}``); :meth:`clear` is the public way."""
+        frame = current_frame.get()
+        if frame is not None and frame.run.contains(self):
+            return frame.run.slot_buffer(self)
+        return self._standalone_data
+
+    @_data.setter
+    def _data(self, value: Any) -> None:
+        frame = current_frame.get()
+        if frame is not None and frame.run.contains(self):
+            frame.run.set_slot_buffer(self, value)
+            return
+        with self._standalone_lock:
+            self._standalone_data = value
+
+    def clear(self) -> None:
+        """Empty the merge buffer: inside a handler of a job, that job's buffer for this
+        slot; elsewhere the standalone buffer. An ``append`` slot then starts new
+        lists with its next delivery (for example after a handler processed a batch).
+
+        Thread safety: under the concurrent strategy another activation of the slot
+        may merge at the same moment; its delivery then lands in the old buffer or the
+        new one, never in neither.
+        """
+        self._data = {}
 
     def _call_merged(self, merged: Any) -> Any:
         """Call the handler with merged data; a custom merge may return a non-dict,
@@ -167,6 +210,37 @@ class Slot:
         except (TypeError, ValueError):
             return False
         return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+    # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
+
+    def serialize(self) -> dict[str, Any]:
+        """This slot as a ``routilux.slot`` document (a JSON-compatible dict):
+        its name, handler (a method name of its routine or a registered function),
+        merge strategy and standalone buffer ``data``.
+
+        Raises:
+            SerializationError: for anything a loader could not restore, naming it.
+        """
+        from routilux._component_documents import slot_to_document
+
+        return slot_to_document(self)
+
+    @hybridmethod
+    def deserialize(cls: type[Slot], instance: Slot | None, data: Any) -> Slot:
+        """Build a slot from a ``routilux.slot`` document.
+
+        ``Slot.deserialize(data)`` returns a new slot without a routine (so the
+        document's handler must be a registered function or none);
+        ``slot.deserialize(data)`` fills that slot and returns it (a slot of a routine
+        keeps its name, and its handler may be one the routine's class wires in
+        ``__init__``).
+
+        Raises:
+            SerializationError: for anything wrong with the document; nothing changes.
+        """
+        from routilux._component_documents import slot_from_document
+
+        return slot_from_document(cls, instance, data)
 
     def __repr__(self) -> str:
         if self.routine is not None:

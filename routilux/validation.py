@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from routilux._dispatch import is_async_callable
+
 if TYPE_CHECKING:
     from routilux.connection import Connection
     from routilux.flow import Flow
@@ -143,6 +145,7 @@ def validate_flow(flow: Flow, entry_routine_id: str | None = None) -> list[Valid
                 )
 
     issues.extend(_missing_parameters(flow))
+    issues.extend(_async_handlers(flow))
     fed = {target for target, _ in targeted}
     for rid, routine in flow.routines.items():
         if "trigger" in routine._slots and rid not in fed:
@@ -207,6 +210,54 @@ def _missing_parameters(flow: Flow) -> list[ValidationIssue]:
                         f"the handler of slot '{slot_name}' of routine '{target}' needs "
                         f"'{name}', which no connection delivers (from {sources})",
                         target,
+                    )
+                )
+            lone = _lone_parameter(slot)
+            if lone is not None and lone not in delivered:
+                issues.append(
+                    ValidationIssue(
+                        WARNING,
+                        f"the handler of slot '{slot_name}' of routine '{target}' takes one "
+                        f"parameter, '{lone}', which no connection delivers (from {sources}, "
+                        f"delivering {sorted(delivered)}): it receives the whole delivery "
+                        f"as a dict. Name it after a delivered key (or 'data' to take the "
+                        "dict on purpose)",
+                        target,
+                    )
+                )
+    return issues
+
+
+def _lone_parameter(slot: Slot) -> str | None:
+    """The name of a slot handler's only parameter when a delivery without that key
+    hands it the whole dict (not for ``data``, which always takes the dict)."""
+    handler = slot.handler
+    if handler is None:
+        return None
+    try:
+        parameters = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(parameters) != 1:
+        return None
+    (parameter,) = parameters
+    if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+        return None
+    return None if parameter.name == "data" else parameter.name
+
+
+def _async_handlers(flow: Flow) -> list[ValidationIssue]:
+    """Slots whose handler is a coroutine function (not run by this engine yet)."""
+    issues = []
+    for rid, routine in flow.routines.items():
+        for name, slot in routine._slots.items():
+            if slot.handler is not None and is_async_callable(slot.handler):
+                issues.append(
+                    ValidationIssue(
+                        ERROR,
+                        f"the handler of slot '{name}' of routine '{rid}' is an async "
+                        "function; async handlers are not supported yet",
+                        rid,
                     )
                 )
     return issues

@@ -157,6 +157,8 @@ def test_single_other_param_with_falsy_value():
 
 
 def test_single_param_with_default_and_missing_key_gets_dict():
+    """M: other keys still give the whole dict (0.9); an empty delivery keeps the
+    declared default."""
     received = []
 
     def handler(value=42):
@@ -164,7 +166,27 @@ def test_single_param_with_default_and_missing_key_gets_dict():
 
     build_invoker(handler)({"other": 1})
     build_invoker(handler)({})
-    assert received == [{"other": 1}, {}]
+    assert received == [{"other": 1}, 42]
+
+
+def test_an_empty_delivery_keeps_the_defaults_of_several_parameters():
+    """M: with nothing delivered, parameters with defaults keep them."""
+    received = []
+
+    def handler(a=1, b=2):
+        received.append((a, b))
+
+    def positional(a=1, /, b=2):
+        received.append((a, b))
+
+    def required_first(a, b=2):
+        received.append((a, b))
+
+    build_invoker(handler)({})
+    build_invoker(positional)({})
+    build_invoker(required_first)({})  # 0.9: the first parameter gets the dict
+    build_invoker(handler)({"c": 3})  # no key matches: the dict, as in 0.9
+    assert received == [(1, 2), (1, 2), ({}, 2), ({"c": 3}, 2)]
 
 
 def test_single_var_positional_param_is_rule_3_with_name_args():

@@ -328,3 +328,31 @@ def test_retry_after_a_merge_failure_merges_again() -> None:
     assert job.status == "completed"
     assert len(attempts) == 2
     assert job.get_routine_state("sink")["received"] == [{"value": 0}]
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_an_exception_whose_str_raises_is_recorded_under_its_strategy() -> None:
+    """V: CONTINUE stays CONTINUE when the exception cannot be turned into text."""
+
+    class Bad(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.fail)
+            self.define_event("output", ["value"])
+
+        def fail(self, value: Any) -> None:
+            raise Unprintable()
+
+    bad = Bad()
+    bad.set_error_handler(ErrorHandler(strategy=ErrorStrategy.CONTINUE))
+    flow = chain(("src", Source()), ("bad", bad))
+    job = flow.execute("src", {"count": 2})
+    assert job.status == "completed"
+    assert [error["strategy"] for error in job.errors] == ["continue", "continue"]
+    assert job.errors[0]["error_type"] == "Unprintable"
+    assert "str() failed" in job.errors[0]["error"]
+    assert job.get_routine_state("bad")["status"] == "error_continued"

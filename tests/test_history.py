@@ -2,9 +2,11 @@
 
 import sys
 import threading
+from typing import Any
 
 import pytest
 
+from routilux import Flow, JobState, Routine
 from routilux._history import History
 from routilux.execution_record import ExecutionRecord
 
@@ -264,3 +266,49 @@ def test_clear_resets_the_dropped_count() -> None:
     assert history.dropped == 0 and len(history) == 0
     history.append("r", "e", {}, 1.0)
     assert [row[0] for row in history.rows()] == ["r"]
+
+
+def test_events_named_like_framework_records_stay_apart_from_them() -> None:
+    """K: a routine's events called error/start/completed/retry are listed in
+    event_flow once per emission; the engine's records of those names are not, also
+    after the job is saved and loaded."""
+    names = ["error", "start", "completed", "retry"]
+
+    class Noisy(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_slot("input", handler=self.fail)
+            for name in names:
+                self.define_event(name, ["n"])
+
+        def go(self) -> None:
+            for number, name in enumerate(names):
+                self.emit(name, n=number)
+
+        def fail(self, n: int) -> None:
+            raise ValueError(f"failing on {n}")
+
+    flow = Flow("k")
+    flow.add_routine(Noisy(), "noisy")
+    flow.add_routine(Noisy(), "other")
+    flow.connect("noisy", "error", "other", "input")
+    job = flow.execute("noisy")
+    assert job.status == "completed"
+    # The history has the engine's start, error (from "other") and completed records
+    # besides the four emissions.
+    recorded = [(r.routine_id, r.event_name) for r in job.get_execution_history()]
+    assert recorded.count(("noisy", "start")) == 2  # the record and the emission
+    assert ("other", "error") in recorded
+    expected = [("noisy", name, {"n": number}) for number, name in enumerate(names)]
+
+    def flow_of(tracker: Any) -> list[tuple[str, str, Any]]:
+        return [(e["source_routine_id"], e["event_name"], e["data"]) for e in tracker.event_flow]
+
+    assert flow_of(job.execution_tracker) == expected
+    document = job.serialize()
+    marked = [row[1] for row in document["execution_history"] if row[4:] == ["record"]]
+    assert sorted(marked) == ["completed", "error", "start"]
+    loaded = JobState.deserialize(document)
+    assert [(r.routine_id, r.event_name) for r in loaded.get_execution_history()] == recorded
+    assert loaded.serialize() == document

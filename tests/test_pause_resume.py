@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 from routilux import ErrorHandler, Flow, JobState, Routine
 from routilux.exceptions import FlowMismatchError, JobStateError, RoutineNotFoundError
 
-from helpers import Collector, Failing, Source, chain, events
+from helpers import Collector, Failing, Relay, Source, Step, chain, events
 
 
 class Blocking(Routine):
@@ -460,3 +462,286 @@ def test_a_job_started_from_a_handler_does_not_hold_the_outer_job() -> None:
     outer.add_routine(Outer(), "o")
     outer.execute("o")
     assert seen[0]._run.base_context[current_frame] is None
+
+
+# -- regressions (issue 8) ------------------------------------------------------------
+
+
+class PauseSelf(Routine):
+    """Entry: emits ``value=0..count-1``, then pauses its own job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("output", ["value"])
+
+    def go(self, count: int = 3, **_: Any) -> None:
+        for value in range(count):
+            self.emit("output", value=value)
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.flow.pause(ctx.job_state, reason="self")
+
+
+def paused_flow() -> tuple[Flow, JobState]:
+    flow = chain(("src", PauseSelf()), ("relay", Relay()), ("sink", Collector()))
+    job = flow.execute("src", {"count": 3})
+    assert job.status == "paused"
+    return flow, job
+
+
+def test_refilled_paused_job_records_emissions_after_resume() -> None:
+    """A: deserialize into a paused job, resume: the new history gets the emissions."""
+    flow, job = paused_flow()
+    job.deserialize(job.serialize())
+    flow.resume(job, wait=True)
+    assert job.status == "completed"
+    relayed = [r for r in job.get_execution_history("relay") if r.event_name == "output"]
+    assert [r.data for r in relayed] == [{"value": 0}, {"value": 1}, {"value": 2}]
+    assert ("src", "completed") in events(job)
+
+
+def test_cancel_racing_resume_of_a_loaded_job_ends_cancelled() -> None:
+    """B: resume and cancel from two threads on a loaded job: a successful cancel
+    always wins, and the finished status never changes afterwards."""
+    flow, job = paused_flow()
+    document = job.serialize()
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so the two calls interleave
+    try:
+        race_resume_and_cancel(flow, document)
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+
+def race_resume_and_cancel(flow: Flow, document: dict[str, Any]) -> None:
+    for _ in range(300):
+        loaded = JobState.deserialize(document)
+        start = threading.Barrier(2)
+        outcome: dict[str, Any] = {}
+
+        def resume(
+            loaded: JobState = loaded,
+            start: threading.Barrier = start,
+            outcome: dict[str, Any] = outcome,
+        ) -> None:
+            start.wait()
+            try:
+                flow.resume(loaded)
+            except JobStateError as exc:
+                outcome["resume"] = exc
+
+        def cancel(
+            loaded: JobState = loaded,
+            start: threading.Barrier = start,
+            outcome: dict[str, Any] = outcome,
+        ) -> None:
+            start.wait()
+            try:
+                flow.cancel(loaded, reason="race")
+            except JobStateError as exc:
+                outcome["cancel"] = exc
+            else:
+                outcome["cancelled"] = True
+
+        threads = [threading.Thread(target=resume), threading.Thread(target=cancel)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert loaded.wait_for_completion(10)
+        final = loaded.status
+        if outcome.get("cancelled"):
+            assert final == "cancelled", outcome
+            assert loaded.routine_states["_cancellation"] == {"reason": "race"}
+        else:
+            assert final == "completed", outcome
+        assert flow.wait_for_completion(10)
+        assert loaded.status == final
+
+
+def test_a_job_moved_to_another_flow_object_leaves_the_first_store() -> None:
+    """H: paused on one Flow object, resumed on another: the first forgets it."""
+    first, job = paused_flow()
+    assert first.store.unfinished_job_ids() == [job.job_id]
+    second = chain(("src", PauseSelf()), ("relay", Relay()), ("sink", Collector()))
+    second.flow_id = first.flow_id
+    second.resume(job, wait=True)
+    assert job.status == "completed"
+    assert first.store.unfinished_job_ids() == []
+    assert second.store.unfinished_job_ids() == []
+    with pytest.raises(JobStateError):
+        first.pause(job)
+
+
+def test_resume_with_wait_from_the_jobs_own_handler_raises() -> None:
+    """J: resume(own job, wait=True) inside its handler would wait for itself."""
+    seen: list[BaseException] = []
+
+    class PauseThenResume(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            ctx.flow.pause(ctx.job_state)
+            try:
+                ctx.flow.resume(ctx.job_state, wait=True)
+            except JobStateError as exc:
+                seen.append(exc)
+            ctx.flow.resume(ctx.job_state)  # without waiting: the job goes on
+
+    flow = Flow()
+    flow.add_routine(PauseThenResume(), "p")
+    job = flow.execute("p")
+    assert job.status == "completed"
+    assert len(seen) == 1
+    assert "own handlers" in str(seen[0])
+
+
+class PauseSelfAndSave(Routine):
+    """Entry: emits three values, pauses its own job, then tries to save it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.go)
+        self.define_event("output", ["value"])
+        self.save_error: BaseException | None = None
+
+    def go(self, **_: Any) -> None:
+        for value in range(3):
+            self.emit("output", value=value)
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.flow.pause(ctx.job_state)
+        try:
+            ctx.job_state.serialize()
+        except JobStateError as exc:
+            self.save_error = exc
+
+
+def test_saving_a_job_whose_pause_has_not_settled_never_writes_a_partial_job() -> None:
+    """I: a handler that pauses its own job and saves it gets a clear error (the pause
+    takes effect when it returns); saved afterwards, the document has all 3 pending."""
+    entry = PauseSelfAndSave()
+    flow = chain(("src", entry), ("sink", Collector()))
+    job = flow.execute("src")
+    assert isinstance(entry.save_error, JobStateError)
+    assert "own handlers" in str(entry.save_error)
+    document = job.serialize()
+    assert len(document["pending_tasks"]) == 3
+    copy = JobState.deserialize(document)
+    rebuilt = chain(("src", PauseSelfAndSave()), ("sink", Collector()))
+    rebuilt.flow_id = flow.flow_id
+    rebuilt.resume(copy, wait=True)
+    assert [r["value"] for r in copy.get_routine_state("sink")["received"]] == [0, 1, 2]
+
+
+def test_serialize_from_another_thread_waits_for_the_pause_to_settle() -> None:
+    """R: status already reads "paused" while a handler still runs: serialize()
+    from another thread waits, and the document holds the pending work."""
+    flow, blocking, job = blocked_job(count=4)
+    # Pause from a handler of another job: returns at once, the job is "pausing".
+    outer = Flow()
+    outer.add_routine(
+        Step(lambda ctx, data: flow.pause(job), forward=False),
+        "pauser",
+    )
+    outer.execute("pauser")
+    assert job.status == "paused"
+    documents: list[dict[str, Any]] = []
+    saver = threading.Thread(target=lambda: documents.append(job.serialize()))
+    saver.start()
+    saver.join(0.05)
+    assert saver.is_alive()  # waiting: the blocked handler has not returned
+    blocking.release.set()
+    saver.join(10)
+    assert not saver.is_alive()
+    (document,) = documents
+    pending = [(p["slot_routine_id"], p["data"]) for p in document["pending_tasks"]]
+    assert pending == [
+        ("block", {"value": 3}),
+        ("sink", {"value": 0}),
+        ("sink", {"value": 1}),
+        ("sink", {"value": 2}),
+    ]
+
+
+def test_a_running_status_without_a_live_run_can_be_saved(tmp_path: Any) -> None:
+    """0.9-break 5: built by hand (or loaded) with status "running": saveable."""
+    job = JobState("f")
+    job.status = "running"
+    job.save(tmp_path / "job.json")
+    assert JobState.load(tmp_path / "job.json").status == "running"
+    _, blocking, live = blocked_job()
+    with pytest.raises(JobStateError, match="while it runs"):
+        live.serialize()
+    blocking.release.set()
+    assert live.wait_for_completion(10)
+    assert live.serialize()["status"] == "completed"
+
+
+def test_two_jobs_pausing_each_other_do_not_deadlock() -> None:
+    """T: pause() of another job from a handler returns at once."""
+    jobs: dict[str, JobState] = {}
+    both_started = threading.Barrier(2)
+    ready = threading.Event()
+    flow = Flow()
+
+    def pause_other(ctx: Any, data: dict[str, Any]) -> None:
+        assert ready.wait(10)  # both jobs exist
+        both_started.wait(10)
+        other = jobs[data["other"]]
+        with contextlib.suppress(JobStateError):  # the other job already finished: fine
+            flow.pause(other)
+
+    step = Step(pause_other, forward=False)
+    flow.add_routine(step, "p")
+
+    def start_both() -> None:
+        jobs["A"] = flow.execute("p", {"other": "B"}, wait=False)
+        jobs["B"] = flow.execute("p", {"other": "A"}, wait=False)
+        ready.set()
+
+    # The handlers read jobs[...] only after the barrier, when both exist.
+    starter = threading.Thread(target=start_both)
+    starter.start()
+    assert ready.wait(10)
+    starter.join(10)
+    assert jobs["A"].wait_for_completion(10)
+    assert jobs["B"].wait_for_completion(10)
+    assert flow.wait_for_completion(10)
+    assert step.failures == []
+    for job in jobs.values():
+        assert job.status in ("paused", "completed")
+
+
+def test_jobs_waiting_on_jobs_of_the_same_flow_cannot_starve_the_pool() -> None:
+    """T: 200 background jobs whose handlers each wait for an inner job of the same
+    flow: every inner job runs (a waiting pool thread does not count against the
+    pool's size)."""
+    inner_done: list[bool] = []
+    lock = threading.Lock()
+    all_submitted = threading.Event()
+    flow = Flow()
+
+    def outer_or_inner(ctx: Any, data: dict[str, Any]) -> None:
+        if data["outer"]:
+            # Every outer job is queued before any inner one: the worst order for a
+            # fixed-size pool, whose threads would all wait for queued inner jobs.
+            assert all_submitted.wait(10)
+            inner = ctx.flow.execute("w", {"outer": False}, wait=False)
+            finished = inner.wait_for_completion(20)
+            with lock:
+                inner_done.append(finished)
+
+    step = Step(outer_or_inner, forward=False)
+    flow.add_routine(step, "w")
+    jobs = [flow.execute("w", {"outer": True}, wait=False) for _ in range(200)]
+    all_submitted.set()
+    assert all(job.wait_for_completion(40) for job in jobs)
+    assert step.failures == []
+    assert inner_done == [True] * 200
+    assert all(job.status == "completed" for job in jobs)

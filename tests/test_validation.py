@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import pytest
+
 from routilux import Flow, Routine
+from routilux.exceptions import ConfigurationError
 from routilux.validation import ERROR, WARNING, ValidationIssue
 
 from helpers import Collector, Relay, Source, chain
@@ -148,3 +152,81 @@ def test_a_handler_matching_no_key_gets_the_delivery_and_is_not_reported() -> No
     assert [i for i in flow.validate("article") if "needs" in i.message] == []
     job = flow.execute("article")
     assert job.status == "completed"
+
+
+class Typo(Routine):
+    """A one-parameter handler whose name is not the key its input delivers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+
+    def take(self, valu: Any) -> None:
+        pass
+
+
+def test_a_lone_parameter_named_after_no_delivered_key_is_reported() -> None:
+    """M: `def take(self, valu)` fed `value` receives the whole dict (0.9 does so
+    too); validate() says so."""
+    flow = chain(("src", Source()), ("typo", Typo()))
+    warnings = [i for i in flow.validate("src") if i.severity == WARNING]
+    assert len(warnings) == 1
+    (issue,) = warnings
+    assert issue.routine_id == "typo"
+    assert "'valu'" in issue.message and "['value']" in issue.message
+    assert "whole delivery" in issue.message
+    # Named after the key, or 'data' on purpose: nothing to say.
+    assert chain(("src", Source()), ("ok", Relay())).validate("src") == []
+
+
+def test_an_async_handler_is_refused_where_it_is_set_and_by_validate() -> None:
+    """E: an async def handler would silently never run: define_slot refuses it, and
+    validate() reports one set behind the engine's back."""
+
+    class Async(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger")
+
+        async def go(self) -> None:
+            pass
+
+    routine = Async()
+    with pytest.raises(ConfigurationError, match="async"):
+        routine.define_slot("input", handler=routine.go)
+    with pytest.raises(ConfigurationError, match="async"):
+        routine.get_slot("trigger").handler = routine.go  # type: ignore[union-attr]
+
+    class AsyncCall:
+        async def __call__(self) -> None:
+            pass
+
+    with pytest.raises(ConfigurationError, match="async"):
+        routine.define_slot("other", handler=AsyncCall())
+    with pytest.raises(ConfigurationError, match="async"):
+        routine.define_slot("partial", handler=functools.partial(routine.go))
+    slot = routine.get_slot("trigger")
+    assert slot is not None
+    slot._handler = routine.go  # behind the setter's back
+    flow = Flow()
+    flow.add_routine(routine, "a")
+    errors = [i for i in flow.validate("a") if i.severity == ERROR]
+    assert any("async" in issue.message for issue in errors)
+
+
+def test_a_handler_returning_a_coroutine_fails_instead_of_passing_silently() -> None:
+    """E: a plain function that returns a coroutine (never awaited) is a failure."""
+
+    async def work() -> None:
+        pass
+
+    class Wrapper(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=lambda: work())
+
+    flow = Flow()
+    flow.add_routine(Wrapper(), "w")
+    job = flow.execute("w")
+    assert job.status == "failed"
+    assert "async handlers are not supported" in job.errors[0]["error"]
