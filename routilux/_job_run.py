@@ -69,7 +69,7 @@ from routilux.exceptions import (
     SlotNotFoundError,
 )
 from routilux.execution_context import ExecutionContext
-from routilux.job_state import CANCELLED, COMPLETED, FAILED, RUNNING, JobState
+from routilux.job_state import CANCELLED, COMPLETED, FAILED, PAUSED, RUNNING, JobState
 from routilux.slot import MERGE_APPEND
 
 if TYPE_CHECKING:
@@ -370,7 +370,18 @@ class JobRun:
         assert entry_id is not None
         self._attach()
         job_state.status = RUNNING
-        self.flow._run_started(self)  # after the status, as on resume: stores see "running"
+        try:
+            self.flow._run_started(self)  # after the status, as on resume: stores see it
+        except BaseException as exc:
+            # The store refused the job: it ends failed before anything ran.
+            self._record_routine_failure(entry_id, "start", exc, 0, "store", "error", FAILED)
+            with self.lock:
+                self.state = _DONE
+                self.final_status = FAILED
+                job_state.status = FAILED
+            self.flow._run_released(self)
+            job_state._settled.set()
+            raise
         job_state.record_execution(entry_id, "start", entry_params)
         job_state.execution_tracker.record_routine_start(entry_id, entry_params)
         job_state._settled.clear()
@@ -1060,8 +1071,13 @@ class JobRun:
             self.buffers.update(restored)
         job_state._set_running()
         job_state._settled.clear()
-        self.flow._run_started(self)
-        self.checkpointer = self.store.checkpointer(self)
+        try:
+            self.flow._run_started(self)
+            self.checkpointer = self.store.checkpointer(self)
+        except BaseException:
+            # The store refused the job: it stays paused, with its work, as it was.
+            self._undo_resume(activations, emissions)
+            raise
         failure: BaseException | None = None
         for routine_id, routine, event, data in emissions:
             try:
@@ -1096,6 +1112,41 @@ class JobRun:
         if failure is not None:
             raise failure
         return launch
+
+    def _undo_resume(
+        self,
+        activations: list[Activation],
+        emissions: list[tuple[str, Routine, Event, Any]],
+    ) -> None:
+        job_state = self.job_state
+        self.flow._run_released(self)
+        with self.lock:
+            cancel = self.cancel_request
+            pending = [self._to_pending(activation) for activation in activations]
+            deferred = [
+                {"routine_id": rid, "event_name": event.name, "data": data}
+                for rid, _, event, data in emissions
+            ]
+            buffers = self.buffers_by_name()
+            with self.buffer_lock:
+                self.buffers.clear()
+            with job_state._lock:
+                job_state.pending_tasks[:0] = pending
+                job_state.deferred_events[:0] = [
+                    {**entry, "timestamp": datetime.now().isoformat()} for entry in deferred
+                ]
+                job_state._merge_buffers.update(buffers)
+                if cancel is None:
+                    job_state.status = PAUSED
+            self.state = _PAUSED
+            self.outstanding -= 1  # the hold taken in resume()
+            self.resuming_thread = None
+            self.cancel_request = self.pause_request = None
+            if cancel is None:
+                job_state._settled.set()
+            self.cond.notify_all()
+        if cancel is not None:
+            self.cancel(cancel)  # asked for during the resume: it still happens
 
     def _apply_requests_locked(self) -> str | None:
         """Under ``lock``: apply a pause or cancel asked for while resuming."""
@@ -1207,6 +1258,7 @@ class JobRun:
             self._park_queue_locked()
             self.state = _PAUSE_SETTLING
             self.epoch += 1
+            self.cond.notify_all()  # pause() callers: the pending work is parked now
             return _SETTLE_PAUSED
         if state == _STOPPING:
             self.state = _DONE

@@ -74,11 +74,13 @@ class InvalidPayloadError(RoutiluxError, TypeError, ValueError):
     """
 
 
-class JobStateError(RoutiluxError, RuntimeError):
+class JobStateError(RoutiluxError, RuntimeError, ValueError):
     """The job is not in a state that allows the operation.
 
     Raised, for example, when pausing a job that has already finished, resuming a job
-    that is not paused, or emitting into a job that has completed.
+    that is not paused, or emitting into a job that has completed. It derives from
+    ``RuntimeError`` and from ``ValueError``: 0.9 raised ``ValueError`` from
+    ``Flow.resume`` and ``Flow.pause`` for jobs they could not act on.
     """
 
 

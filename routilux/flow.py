@@ -198,9 +198,22 @@ class Flow:
     def execution_tracker(self) -> ExecutionTracker | None:
         """The tracker of the job started last (None before the first job).
 
-        Each job has its own: prefer ``job_state.execution_tracker``.
+        Each job has its own: prefer ``job_state.execution_tracker``. Assigning one
+        (as 0.9 code did) replaces what this attribute reads until the next job starts;
+        jobs keep their own trackers.
         """
         return self._last_tracker
+
+    @execution_tracker.setter
+    def execution_tracker(self, tracker: ExecutionTracker | None) -> None:
+        from routilux.execution_tracker import ExecutionTracker
+
+        if tracker is not None and not isinstance(tracker, ExecutionTracker):
+            raise ConfigurationError(
+                f"execution_tracker of flow '{self.flow_id}' must be an ExecutionTracker or "
+                f"None, not {type(tracker).__name__}"
+            )
+        self._last_tracker = tracker
 
     # -- wiring -----------------------------------------------------------------------
 
@@ -634,6 +647,14 @@ class Flow:
         with self._lock:
             self._active.add(run)
         register_live(run)
+
+    def _run_released(self, run: JobRun) -> None:
+        """A run that started is given up before running anything (its store refused)."""
+        unregister_live(run)
+        with self._idle:
+            self._active.discard(run)
+            if not self._active:
+                self._idle.notify_all()
 
     def _run_settled(self, run: JobRun) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routilux._context import current_frame
 from routilux._hybrid import hybridmethod
@@ -19,6 +19,9 @@ from routilux.exceptions import (
 )
 from routilux.execution_context import ExecutionContext
 from routilux.slot import Slot
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
 
 __all__ = ["ExecutionContext", "Routine"]
 
@@ -229,6 +232,34 @@ class Routine:
         if routine_id is None:
             return None
         return ExecutionContext(run.flow, run.job_state, routine_id)
+
+    def require_execution_context(self) -> ExecutionContext:
+        """``(flow, job_state, routine_id)`` of the job this code runs in.
+
+        The typed counterpart of :meth:`get_execution_context`, for handlers: it never
+        returns None, so type checkers need no ``assert ctx is not None``.
+
+        Raises:
+            NoExecutionContextError: outside a slot handler of a job (or a thread or
+                task started from one with its context), or if this routine is not part
+                of the running job's flow.
+        """
+        return self._require_context("get the execution context")
+
+    @property
+    def _current_flow(self) -> Flow | None:
+        """0.9's attribute: inside a handler of a job, that job's flow; elsewhere what
+        was assigned to it (None by default). 0.9 left it set after a run; here it
+        follows the job the code runs in."""
+        ctx = self.get_execution_context()
+        if ctx is not None:
+            return ctx.flow
+        assigned: Flow | None = self.__dict__.get("_assigned_flow")
+        return assigned
+
+    @_current_flow.setter
+    def _current_flow(self, flow: Flow | None) -> None:
+        self.__dict__["_assigned_flow"] = flow
 
     def _require_context(self, what: str) -> ExecutionContext:
         ctx = self.get_execution_context()

@@ -96,14 +96,24 @@ def test_invalid_payload_error_is_type_and_value_error():
 @pytest.mark.parametrize("cls", [JobStateError, NoExecutionContextError])
 def test_runtime_errors(cls):
     assert issubclass(cls, RuntimeError)
-    assert not issubclass(cls, (ValueError, TypeError, ConfigurationError))
+    assert not issubclass(cls, (TypeError, ConfigurationError))
     with pytest.raises(RuntimeError):
         raise cls("state")
 
 
+def test_job_state_error_is_also_a_value_error():
+    """0.9-break 7: 0.9 raised ValueError where resume/pause refuse a job now."""
+    assert issubclass(JobStateError, ValueError)
+    assert not issubclass(NoExecutionContextError, ValueError)
+
+
 def test_other_exceptions_are_not_value_errors():
     for cls in ALL:
-        if cls in CONFIGURATION_FAMILY or cls in (InvalidPayloadError, SerializationError):
+        if cls in CONFIGURATION_FAMILY or cls in (
+            InvalidPayloadError,
+            SerializationError,
+            JobStateError,
+        ):
             continue
         assert not issubclass(cls, ValueError), cls
 

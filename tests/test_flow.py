@@ -14,6 +14,7 @@ from routilux.exceptions import (
     EventNotFoundError,
     InvalidPayloadError,
     InvalidStrategyError,
+    JobStateError,
     MissingTriggerSlotError,
     RoutineNotFoundError,
     SlotNotFoundError,
@@ -362,3 +363,68 @@ def test_direct_connection_to_routine_outside_the_flow_is_reported() -> None:
     assert job.status == "failed"
     assert job.errors[0]["error_type"] == "RoutineNotFoundError"
     assert "not in flow 'f'" in job.errors[0]["error"]
+
+
+# -- regressions (issue 8) ------------------------------------------------------------
+
+
+def test_recover_of_a_job_running_in_this_process_is_refused() -> None:
+    """C: recover(job_id) of a job whose handler still runs (default MemoryStore) is
+    refused, and the job finishes as it would have."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self) -> None:
+            entered.set()
+            assert release.wait(10)
+            self.emit("output", value=1)
+
+    flow = Flow()
+    flow.add_routine(Slow(), "slow")
+    flow.add_routine(Collector(), "sink")
+    flow.connect("slow", "output", "sink", "input")
+    job = flow.execute("slow", wait=False)
+    assert entered.wait(10)
+    try:
+        with pytest.raises(JobStateError, match="running in this process"):
+            flow.recover(job.job_id)
+        assert job.status == "running"
+    finally:
+        release.set()
+    assert job.wait_for_completion(10)
+    assert job.status == "completed"
+    assert job.errors == []
+    assert job.get_routine_state("sink") == {"received": [{"value": 1}]}
+
+
+def test_the_flows_execution_tracker_can_be_assigned() -> None:
+    """0.9-break 6: `flow.execution_tracker = tracker` works (jobs keep their own)."""
+    from routilux import ExecutionTracker
+
+    flow = chain(("src", Source()), ("sink", Collector()))
+    tracker = ExecutionTracker(flow.flow_id)
+    flow.execution_tracker = tracker
+    assert flow.execution_tracker is tracker
+    job = flow.execute("src")
+    assert flow.execution_tracker is job.execution_tracker
+    flow.execution_tracker = None
+    assert flow.execution_tracker is None
+    with pytest.raises(ConfigurationError):
+        flow.execution_tracker = "tracker"  # type: ignore[assignment]
+
+
+def test_resume_of_a_job_that_is_not_paused_raises_a_value_error_as_in_0_9() -> None:
+    """0.9-break 7: 0.9 code catching ValueError around resume/pause keeps working."""
+    flow = chain(("src", Source()), ("sink", Collector()))
+    job = flow.execute("src")
+    with pytest.raises(ValueError, match="not paused"):
+        flow.resume(job)
+    with pytest.raises(ValueError):
+        flow.pause(job)
+    with pytest.raises(RuntimeError):  # and still a RuntimeError
+        flow.resume(job)

@@ -1,7 +1,9 @@
 """Tests for routilux._history.History."""
 
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from routilux import Flow, JobState, Routine
 from routilux._history import History
 from routilux.execution_record import ExecutionRecord
+from routilux.stores import SQLiteStore
 
 
 def fill(history, n, routine="r"):
@@ -312,3 +315,15 @@ def test_events_named_like_framework_records_stay_apart_from_them() -> None:
     loaded = JobState.deserialize(document)
     assert [(r.routine_id, r.event_name) for r in loaded.get_execution_history()] == recorded
     assert loaded.serialize() == document
+    # A store keeps the marks too.
+    with tempfile.TemporaryDirectory() as folder:
+        store = SQLiteStore(Path(folder) / "jobs.db")
+        stored = Flow("k", store=store)
+        stored.add_routine(Noisy(), "noisy")
+        stored.add_routine(Noisy(), "other")
+        stored.connect("noisy", "error", "other", "input")
+        job = stored.execute("noisy")
+        from_store = store.load(job.job_id)
+        store.close()
+    assert from_store is not None
+    assert from_store.serialize()["execution_history"] == job.serialize()["execution_history"]

@@ -455,3 +455,54 @@ def test_repr() -> None:
     assert repr(routine) == f"Source[{hex(id(routine))}]"
     assert re.fullmatch(r"Source\[0x[0-9a-f]+\]", repr(routine))
     assert re.fullmatch(r"Routine\[0x[0-9a-f]+\]", repr(Routine()))
+
+
+def test_current_flow_is_the_running_jobs_flow() -> None:
+    """0.9-break 4: the 0.9 guide's getattr(self, "_current_flow", None) finds the
+    job's flow inside a handler; outside it is None (or what was assigned)."""
+    from routilux import Flow
+
+    seen: list[Any] = []
+
+    class Guarded(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> None:
+            seen.append(getattr(self, "_current_flow", None))
+
+    routine = Guarded()
+    flow = Flow()
+    flow.add_routine(routine, "g")
+    assert routine._current_flow is None
+    flow.execute("g")
+    assert seen == [flow]
+    assert routine._current_flow is None
+    routine._current_flow = flow
+    assert routine._current_flow is flow
+
+
+def test_require_execution_context_is_typed_and_raises_outside_a_job() -> None:
+    """Friction: a typed accessor that never returns None."""
+    from routilux import Flow
+    from routilux.execution_context import ExecutionContext
+
+    seen: list[ExecutionContext] = []
+
+    class Typed(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> None:
+            seen.append(self.require_execution_context())
+
+    routine = Typed()
+    with pytest.raises(NoExecutionContextError, match="not in execution context"):
+        routine.require_execution_context()
+    flow = Flow()
+    flow.add_routine(routine, "t")
+    job = flow.execute("t")
+    (ctx,) = seen
+    assert ctx.job_state is job and ctx.flow is flow and ctx.routine_id == "t"

@@ -177,3 +177,20 @@ def test_an_enormous_delay_does_not_break_the_timer_thread() -> None:
     queue.call_later(1e300, lambda: None)
     queue.call_later(0.01, fired.set)
     assert fired.wait(5)
+
+
+def test_the_timer_thread_keeps_nothing_of_a_fired_callback() -> None:
+    """X: once a timer fired, the timer thread holds nothing of it while it waits for
+    the next one (a retry's job, flow and pool threads can be collected)."""
+    import weakref
+
+    class Payload:
+        pass
+
+    collected = threading.Event()
+    payload = Payload()
+    watcher = weakref.ref(payload, lambda _: collected.set())
+    timers.call_later(0, lambda item: None, payload)
+    del payload
+    assert collected.wait(10)
+    assert watcher() is None

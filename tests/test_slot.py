@@ -412,3 +412,49 @@ def test_is_kwargs_handler() -> None:
 
     assert Slot._is_kwargs_handler(with_kwargs) is True
     assert Slot._is_kwargs_handler(without) is False
+
+
+def test_the_0_9_batch_pattern_reads_and_resets_the_jobs_buffer() -> None:
+    """0.9-break 2: inside a job, `slot._data` is that job's buffer: reading it sees
+    the batch, assigning {} starts a new one (and slot.clear() does the same)."""
+    from routilux import Flow
+
+    batches: list[list[int]] = []
+
+    class Batcher(Routine):
+        def __init__(self, use_clear: bool) -> None:
+            super().__init__()
+            self.use_clear = use_clear
+            self.input_slot = self.define_slot("input", handler=self.take, merge_strategy="append")
+
+        def take(self, **_: Any) -> None:
+            values = list(self.input_slot._data.get("value", []))
+            if len(values) == 3:
+                batches.append(values)
+                if self.use_clear:
+                    self.input_slot.clear()
+                else:
+                    self.input_slot._data = {}
+
+    class Numbers(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self) -> None:
+            for value in range(7):
+                self.emit("output", value=value)
+
+    for use_clear in (False, True):
+        batches.clear()
+        batcher = Batcher(use_clear)
+        flow = Flow()
+        flow.add_routine(Numbers(), "numbers")
+        flow.add_routine(batcher, "batcher")
+        flow.connect("numbers", "output", "batcher", "input")
+        job = flow.execute("numbers")
+        assert job.status == "completed"
+        assert batches == [[0, 1, 2], [3, 4, 5]]
+        # Outside any job the standalone buffer was never touched.
+        assert batcher.input_slot._data == {}

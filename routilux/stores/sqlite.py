@@ -40,7 +40,8 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from routilux._documents import JOB_FORMAT, VERSION
-from routilux._job_document import encode_deferred, encode_pending, encode_tracker
+from routilux._history import RecordName
+from routilux._job_document import RECORD_MARK, encode_deferred, encode_pending, encode_tracker
 from routilux._job_run import ENTRY, MERGED
 from routilux._values import describe_exception, encode_payload, encode_value
 from routilux.exceptions import (
@@ -897,23 +898,29 @@ def _process_alive(pid: int) -> bool:
 
 
 def _history_entry(row: Row, encode: Callable[[Any, str], Any]) -> list[Any]:
-    """One history row as a batch stores it: ``[routine_id, event_name, data, time]``."""
+    """One history row as a batch stores it: ``[routine_id, event_name, data, time]``,
+    plus ``"record"`` for a row that is not an emission (as in a job document)."""
     routine_id, event_name, data, moment = row
-    return [routine_id, event_name, encode(data, "$.execution_history"), moment]
+    entry = [routine_id, str(event_name), encode(data, "$.execution_history"), moment]
+    if isinstance(event_name, RecordName):
+        entry.append(RECORD_MARK)
+    return entry
 
 
 def _history_row(entry: Any) -> list[Any]:
     """A stored history entry as a ``routilux.job`` ``execution_history`` row."""
-    if type(entry) is not list or len(entry) != 4:
+    if type(entry) is not list or not (
+        len(entry) == 4 or (len(entry) == 5 and entry[4] == RECORD_MARK)
+    ):
         raise _Damaged("history", f"a row is {_short(entry)}, not [routine, event, data, time]")
-    routine_id, event_name, data, moment = entry
+    routine_id, event_name, data, moment = entry[:4]
     if isinstance(moment, bool) or not isinstance(moment, (int, float)):
         raise _Damaged("history", f"a row's time is {_short(moment)}, not a number")
     try:
         stamp = _iso(moment)
     except (ValueError, OverflowError, OSError):
         raise _Damaged("history", f"a row's time {moment!r} is out of range") from None
-    return [routine_id, event_name, data, stamp]
+    return [routine_id, event_name, data, stamp, *entry[4:]]
 
 
 def _assemble(
