@@ -196,6 +196,7 @@ def test_a_running_job_holds_its_lease_and_gives_it_up_when_it_settles(tmp_path:
     gate.release.set()
     pauser.join(10)
     assert job.status == "paused"
+    assert job.wait_for_completion(10)  # pause() does not wait for the store's write
     assert lease_of(store.path, job.job_id) is None
     other = SQLiteStore(store.path)
     other.acquire(job.job_id)  # a paused job is free to take

@@ -132,6 +132,7 @@ def test_a_paused_job_is_stored_with_its_pending_work(tmp_path: Path) -> None:
     pauser.start()
     gate.release.set()
     pauser.join(10)
+    assert job.wait_for_completion(10)  # pause() does not wait for the store's write
     loaded = store.load(job.job_id)
     assert loaded is not None and loaded.status == "paused"
     assert loaded.pending_tasks == job.pending_tasks
