@@ -1,53 +1,113 @@
-"""The context variable that tells a running handler which job and routine it serves.
+"""The one narrow way from the graph model to the running job: the current frame.
 
-The engine sets one :class:`Frame` per slot activation, inside a fresh copy of the
-job's base context, so values a handler sets in its own context variables never leak
-into other activations or into the thread that called ``Flow.execute``.
+While a slot handler runs, the context variable :data:`current_frame` holds the
+:class:`Frame` of its activation: the routine and slot, the execution context, the
+emissions held until the handler returns, and the job (seen through the
+:class:`RunningJob` protocol, so that the model never imports the engine). Threads and
+tasks a handler starts with a copy of its :mod:`contextvars` context see the same frame.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from time import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from routilux._job_run import JobRun
+    from routilux.event import Event
     from routilux.execution_context import ExecutionContext
+    from routilux.flow import Flow
+    from routilux.job_state import JobState
+    from routilux.routine import Routine
     from routilux.slot import Slot
 
-__all__ = ["Frame", "current_frame"]
+__all__ = ["Frame", "Held", "RunningJob", "SlotInfo", "current_frame"]
+
+#: What a handler emitted, delivered or recorded, in order: ``(routine_id, event, data,
+#: moment)`` for an emission, ``(routine_id, slot index, data, 0.0)`` for a
+#: ``Slot.receive``, ``(routine_id, record name, data, moment)`` for a
+#: ``JobState.record_execution``.
+Held = list[tuple[str, Any, Any, float]]
 
 
-class Frame:
-    """What the engine knows about the activation a handler belongs to."""
+class RunningJob(Protocol):
+    """What the model may ask of the job a frame belongs to."""
+
+    flow: Flow
+    job_state: JobState
+
+    def routine_id_of(self, routine: Routine) -> str | None:
+        """The id of ``routine`` in the job's flow, or None."""
+
+    def contains(self, slot: Slot) -> bool:
+        """Whether ``slot`` belongs to a routine of the job's flow."""
+
+    def emit(self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]) -> None:
+        """An emission the frame cannot hold (a late one, or another routine's)."""
+
+    def emit_now(self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]) -> None:
+        """An emission handed downstream at once (a streaming source)."""
+
+    def deliver(self, frame: Frame, slot: Slot, data: dict[str, Any]) -> None:
+        """A ``Slot.receive`` made by a handler of the job."""
+
+    def slot_buffer(self, slot: Slot) -> Any:
+        """The job's merge buffer of ``slot``."""
+
+    def set_slot_buffer(self, slot: Slot, buffer: Any) -> None:
+        """Replace the job's merge buffer of ``slot``."""
+
+
+class SlotInfo:
+    """What stays the same for every activation of one slot in one job run."""
 
     __slots__ = (
         "context",
-        "first_start",
-        "last_end",
+        "first",
+        "index",
+        "job",
+        "resolved",
         "routine",
         "routine_id",
-        "run",
         "runs",
         "slot",
-        "slot_index",
     )
 
     def __init__(
-        self, context: ExecutionContext, routine: Any, run: JobRun, slot: Slot, slot_index: int
+        self,
+        job: RunningJob,
+        routine: Routine,
+        routine_id: str,
+        slot: Slot,
+        index: int,
+        context: ExecutionContext,
     ) -> None:
-        self.context = context
+        self.job = job
         self.routine = routine
-        self.routine_id = context.routine_id
-        self.run = run
+        self.routine_id = routine_id
         self.slot = slot
-        self.slot_index = slot_index
-        # When the first activation of the slot in this run started (the frame is made
-        # then), when the last one ended, and how many ran: the routine's bookkeeping.
-        self.first_start = time()
-        self.last_end = self.first_start
+        self.index = index
+        self.context = context
+        # When the slot first ran in this run, and how many of its activations ran.
+        self.first = time()
         self.runs = 0
+        # Whether the emissions of its routine's events were checked to be deliverable.
+        self.resolved = False
+
+
+class Frame:
+    """One running activation, as its handler's code sees it.
+
+    ``held`` collects the activation's emissions until its handler returns; the engine
+    sets it to None then, and later emissions (of a thread the handler left running)
+    go to the job at once.
+    """
+
+    __slots__ = ("held", "info")
+
+    def __init__(self, info: SlotInfo) -> None:
+        self.info = info
+        self.held: Held | None = []
 
 
 current_frame: ContextVar[Frame | None] = ContextVar("routilux_current_frame", default=None)

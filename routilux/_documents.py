@@ -158,6 +158,7 @@ class PendingDoc:
     retry_count: int
     merged: bool
     is_entry: bool
+    activation_id: str = ""
 
 
 @attrs.frozen

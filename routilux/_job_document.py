@@ -17,6 +17,7 @@ checks the same shapes, so a document that could not be loaded is never written.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from routilux._documents import (
 )
 from routilux._history import MAX_HISTORY_LIMIT, RecordName, record_name
 from routilux._values import decode_value, describe, describe_exception, encode_value
+from routilux.activation import Activation
 from routilux.exceptions import SerializationError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import ALL_STATUSES, JobState
@@ -214,10 +216,11 @@ def check_job(job: JobState) -> None:
     Raises:
         SerializationError: naming the first problem and where it would be written.
     """
-    for index, entry in enumerate(job.pending_tasks):
+    entries: list[Any] = list(job.pending_tasks)
+    for index, entry in enumerate(entries):
         where = f"$.pending_tasks[{index}]"
-        if not isinstance(entry, dict):
-            raise SerializationError("a pending activation must be a dict", where)
+        if not isinstance(entry, Mapping):
+            raise SerializationError("a pending activation must be an Activation", where)
         _check_retry_count(entry.get("retry_count") or 0, f"{where}.retry_count")
     for name in ("job_id", "flow_id"):
         if type(getattr(job, name)) is not str:
@@ -249,9 +252,12 @@ def check_job(job: JobState) -> None:
         )
 
 
-def encode_pending(entries: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
-    return [
-        {
+def encode_pending(entries: list[Any], where: str) -> list[dict[str, Any]]:
+    """Pending activations (:class:`~routilux.activation.Activation`, or 0.9-style dicts
+    with the same keys) as document objects."""
+    encoded = []
+    for index, entry in enumerate(entries):
+        item = {
             "slot_routine_id": entry.get("slot_routine_id"),
             "slot_name": entry.get("slot_name"),
             "data": encode_value(entry.get("data"), f"{where}[{index}].data"),
@@ -259,25 +265,31 @@ def encode_pending(entries: list[dict[str, Any]], where: str) -> list[dict[str, 
             "merged": bool(entry.get("merged")),
             "is_entry": bool(entry.get("is_entry")),
         }
-        for index, entry in enumerate(entries)
-    ]
+        activation_id = getattr(entry, "activation_id", None) or entry.get("activation_id")
+        # An entry without an id (a 0.9-style dict) gets the one loading would give it.
+        item["activation_id"] = str(activation_id) if activation_id else f"p{index}"
+        encoded.append(item)
+    return encoded
 
 
-def decode_pending(docs: list[PendingDoc], where: str) -> list[dict[str, Any]]:
+def decode_pending(docs: list[PendingDoc], where: str) -> list[Activation]:
+    """Document objects as activations; one without an id (written by an earlier
+    version) gets ``"p<index>"``."""
     pending = []
     for index, doc in enumerate(docs):
         data = decode_value(doc.data, f"{where}[{index}].data")
         if not isinstance(data, dict):
             raise SerializationError("pending data must be an object", f"{where}[{index}].data")
         pending.append(
-            {
-                "slot_routine_id": doc.slot_routine_id,
-                "slot_name": doc.slot_name,
-                "data": data,
-                "retry_count": _check_retry_count(doc.retry_count, f"{where}[{index}].retry_count"),
-                "merged": doc.merged,
-                "is_entry": doc.is_entry,
-            }
+            Activation(
+                routine_id=doc.slot_routine_id,
+                slot_name=doc.slot_name,
+                data=data,
+                activation_id=doc.activation_id or f"p{index}",
+                attempt=_check_retry_count(doc.retry_count, f"{where}[{index}].retry_count"),
+                merged=doc.merged,
+                entry=doc.is_entry,
+            )
         )
     return pending
 

@@ -9,7 +9,6 @@ from routilux._hybrid import hybridmethod
 if TYPE_CHECKING:
     from routilux.event import Event
     from routilux.flow import Flow
-    from routilux.job_state import JobState
     from routilux.slot import Slot
 
 __all__ = ["Connection", "apply_param_mapping"]
@@ -45,8 +44,9 @@ class Connection:
     directly (``Connection(event, slot)`` or ``event.connect(slot)``) wires the two
     objects without a flow, which is useful for routines used on their own.
 
-    When the event is emitted inside a job, the connection queues a slot activation
-    in that job; outside any job it calls the slot synchronously. Data is renamed by
+    When the event is emitted inside a job, the job queues an activation of the slot
+    (if the connection belongs to the job's flow, or is a direct one to a routine of
+    it); outside any job the slot runs synchronously. Data is renamed by
     ``param_mapping`` (see :func:`apply_param_mapping`) on the way.
 
     Attributes:
@@ -72,26 +72,16 @@ class Connection:
         self.flow = flow
         self.source_routine_id = source_routine_id
         self.target_routine_id = target_routine_id
-        # The target's index in ``flow``'s slot table (set by Flow.connect).
-        self._target_index = -1
         if source_event is not None and target_slot is not None:
             source_event._attach(self)
 
-    def _receive(self, sender: Any, /, *, data: dict[str, Any], job_state: JobState | None) -> None:
-        """The blinker receiver: deliver one emission to the target slot."""
-        if self.param_mapping:
-            data = apply_param_mapping(self.param_mapping, data)
-        run = None if job_state is None else job_state._run
+    def _deliver_standalone(self, data: dict[str, Any]) -> None:
+        """Outside any job: run the target slot now (mapping applied)."""
         slot = self.target_slot
         assert slot is not None
-        if run is None:
-            slot._receive_standalone(data)
-            return
-        if self.flow is run.flow:
-            run.enqueue(self._target_index, data)
-        elif self.flow is None:
-            run.deliver(slot, data)
-        # else: the connection belongs to another flow that shares this routine.
+        if self.param_mapping:
+            data = apply_param_mapping(self.param_mapping, data)
+        slot._receive_standalone(data)
 
     def activate(self, data: dict[str, Any]) -> None:
         """Deliver ``data`` to the target slot now (mapping applied)."""

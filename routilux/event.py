@@ -15,22 +15,29 @@ if TYPE_CHECKING:
 
 __all__ = ["Event"]
 
+#: Bumped whenever a connection is made or removed anywhere; flows re-resolve where
+#: their events' emissions go when it changed (see routilux._engine.fanout).
+wiring_version = [0]
+
 
 class Event:
     """An output of a routine, defined with :meth:`Routine.define_event`.
 
-    Emitting it (:meth:`Routine.emit`) sends the data through :attr:`signal`, a
-    blinker signal whose receivers are the event's connections, called in the order
-    they were connected. You may connect your own receivers to ``signal`` to observe
-    emissions; they are called synchronously in the emitting thread as
-    ``receiver(routine, data=..., job_state=...)`` (``job_state`` is None outside a
-    job) and must not raise.
+    Emitting it (:meth:`Routine.emit`) delivers the data to the connected slots, in
+    the order they were connected. :attr:`signal` is a blinker signal for observers:
+    receivers you connect to it are called as ``receiver(routine, data=...,
+    job_state=...)`` for every emission that takes effect -- inside a job when the
+    emitting handler's emissions are committed (when it returns, or at once for
+    :meth:`Routine.emit_now`), in the thread that commits them and never under the
+    engine's locks; outside a job (``job_state`` None) right after the connected slots
+    ran. They must not raise (an exception stops the remaining receivers, as in
+    blinker).
 
     Attributes:
         name: the event's name.
         routine: the routine that owns it.
         output_params: the names of the keys it is documented to emit (not checked).
-        signal: the :class:`blinker.Signal` that fans emissions out.
+        signal: a :class:`blinker.Signal` that tells observers about emissions.
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class Event:
         existing = self._connections.get((slot, flow))
         if existing is not None:
             existing.param_mapping = dict(param_mapping or {})
+            wiring_version[0] += 1
             return existing
         return Connection(
             self,
@@ -87,9 +95,9 @@ class Event:
         if previous is not None:
             self._detach(previous)
         self._connections[(slot, connection.flow)] = connection
-        self.signal.connect(connection._receive, weak=False)
         if self not in slot.connected_events:
             slot.connected_events.append(self)
+        wiring_version[0] += 1
 
     def _detach(self, connection: Connection) -> None:
         slot = connection.target_slot
@@ -97,9 +105,9 @@ class Event:
         if self._connections.get((slot, connection.flow)) is not connection:
             return
         del self._connections[(slot, connection.flow)]
-        self.signal.disconnect(connection._receive)
         if slot not in self.connected_slots and self in slot.connected_events:
             slot.connected_events.remove(self)
+        wiring_version[0] += 1
 
     def disconnect(self, slot: Slot) -> None:
         """Remove every connection from this event to ``slot``."""
@@ -112,7 +120,15 @@ class Event:
         if self.routine is not None:
             self.routine.emit(self.name, **data)
         else:
-            self.signal.emit_data(None, data, None)
+            self._emit_standalone(None, data)
+
+    def _emit_standalone(self, sender: Any, data: dict[str, Any]) -> None:
+        """Outside any job: run every connected slot now, in connect order, then tell
+        the signal's observers."""
+        for connection in list(self._connections.values()):
+            connection._deliver_standalone(data)
+        if self.signal.receivers:
+            self.signal.send(sender, data=data, job_state=None)
 
     # -- saving and loading (the 0.9 API, in routilux's own safe format) ---------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "JobStateError",
     "MissingTriggerSlotError",
     "NoExecutionContextError",
+    "QueueFullError",
     "RoutiluxError",
     "RoutineNotFoundError",
     "SerializationError",
@@ -82,6 +83,12 @@ class JobStateError(RoutiluxError, RuntimeError, ValueError):
     ``RuntimeError`` and from ``ValueError``: 0.9 raised ``ValueError`` from
     ``Flow.resume`` and ``Flow.pause`` for jobs they could not act on.
     """
+
+
+class QueueFullError(JobStateError):
+    """A job's queue is at its bound (``Flow(queue_bound=..., on_full="raise")``) and a
+    handler tried to hand on more work with ``emit_now``. The message names the job,
+    the routine and the event."""
 
 
 class NoExecutionContextError(RoutiluxError, RuntimeError):

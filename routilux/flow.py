@@ -12,10 +12,10 @@ from uuid import uuid4
 
 from routilux._blocking import blocking
 from routilux._context import current_frame
+from routilux._engine.machine import JobMachine
+from routilux._engine.runs import live_machine, machine_for, register_live, unregister_live
 from routilux._history import MAX_HISTORY_LIMIT
 from routilux._hybrid import hybridmethod
-from routilux._job_run import JobRun, live_run, register_live, run_for, unregister_live
-from routilux._workers import ThreadWorkerPool
 from routilux.connection import Connection
 from routilux.error_handler import ErrorHandler
 from routilux.exceptions import (
@@ -32,6 +32,7 @@ from routilux.exceptions import (
 )
 from routilux.job_state import PAUSED, JobState
 from routilux.routine import Routine
+from routilux.runtimes import AsyncioRuntime, ThreadRuntime
 from routilux.stores import JobStore, MemoryStore
 
 if TYPE_CHECKING:
@@ -71,14 +72,14 @@ def _check_workers(max_workers: Any) -> int:
     return max_workers
 
 
-def _pool_size(max_workers: int) -> int:
-    """Threads for background drivers. Concurrency is limited per job (by
-    ``max_workers``); the pool only needs enough threads that jobs waiting for other
-    jobs of the same flow do not starve them."""
-    return max(_MIN_POOL_THREADS, max_workers)
+_ON_FULL = ("wait", "raise")
 
 
-_MIN_POOL_THREADS = 64
+def _check_bound(bound: Any, on_full: Any) -> None:
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 2):
+        raise ConfigurationError(f"queue_bound must be an int >= 2 or None, not {bound!r}")
+    if on_full not in _ON_FULL:
+        raise ConfigurationError(f"on_full must be 'wait' or 'raise', not {on_full!r}")
 
 
 class Flow:
@@ -114,12 +115,18 @@ class Flow:
         *,
         history_limit: int | None = None,
         store: JobStore | None = None,
+        runtime: ThreadRuntime | AsyncioRuntime | None = None,
+        queue_bound: int | None = None,
+        on_full: str = "wait",
     ) -> None:
         self.flow_id: str = flow_id or str(uuid4())
         self._strategy = _check_strategy(execution_strategy)
         self._worker_limit = _check_workers(max_workers)
         _check_history_limit(history_limit)
         self._history_limit = history_limit
+        _check_bound(queue_bound, on_full)
+        self.queue_bound = queue_bound
+        self.on_full = on_full
         self.store: JobStore = store if store is not None else MemoryStore()
         self.routines: dict[str, Routine] = {}
         self.connections: list[Connection] = []
@@ -130,14 +137,23 @@ class Flow:
         self._slot_ids: dict[Slot, int] = {}
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
-        self._active: set[JobRun] = set()
+        self._active: set[JobMachine] = set()
         self._last_tracker: ExecutionTracker | None = None
         self._building_tokens: list[Any] = []
-        self._pool = ThreadWorkerPool(
-            _pool_size(self._worker_limit), f"routilux-{self.flow_id[:8]}"
-        )
-        # A flow nobody holds any more lets its idle threads go.
-        weakref.finalize(self, self._pool.shutdown, False)
+        # Where each event's emissions go (see routilux._engine.fanout).
+        self._fanout: dict[Any, Any] = {}
+        self._fanout_version = -1
+        if runtime is None:
+            runtime = ThreadRuntime(name=f"routilux-{self.flow_id[:8]}")
+            # A flow nobody holds any more lets its idle threads go.
+            weakref.finalize(self, runtime.shutdown, False)
+        elif not isinstance(runtime, (ThreadRuntime, AsyncioRuntime)):
+            raise ConfigurationError(
+                f"runtime of flow '{self.flow_id}' must be a ThreadRuntime or an "
+                f"AsyncioRuntime, not {type(runtime).__name__}"
+            )
+        self.runtime = runtime
+        runtime.fit(self._worker_limit)
 
     # -- configuration ----------------------------------------------------------------
 
@@ -169,7 +185,7 @@ class Flow:
     @max_workers.setter
     def max_workers(self, max_workers: int) -> None:
         self._worker_limit = _check_workers(max_workers)
-        self._pool.resize(_pool_size(self._worker_limit))
+        self.runtime.fit(self._worker_limit)
 
     def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
         """Change the strategy (and, optionally, ``max_workers``) for later jobs.
@@ -308,7 +324,7 @@ class Flow:
             connection = event._connect(
                 slot, param_mapping, self, source_routine_id, target_routine_id
             )
-            connection._target_index = self._slot_index(slot)
+            self._slot_index(slot)
             if connection not in self.connections:
                 self.connections.append(connection)
         return connection
@@ -371,6 +387,24 @@ class Flow:
             InvalidPayloadError: ``entry_params`` is not a dict.
             InvalidStrategyError: unknown ``execution_strategy``.
         """
+        job_state, trigger, params, strategy = self._new_job(
+            entry_routine_id, entry_params, execution_strategy, output_handler
+        )
+        machine = self._machine(job_state, self._workers_for(strategy))
+        machine.attach()
+        self._last_tracker = job_state.execution_tracker
+        self.runtime.execute(machine, trigger, params, wait)
+        return job_state
+
+    def _new_job(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None,
+        execution_strategy: str | None,
+        output_handler: OutputHandler | None,
+    ) -> tuple[JobState, Slot, dict[str, Any], str]:
+        """Check ``execute``'s arguments; a new JobState, the trigger slot, the entry
+        params (a copy) and the strategy."""
         entry = self._routine("Entry", entry_routine_id)
         if entry_params is None:
             entry_params = {}
@@ -391,11 +425,46 @@ class Flow:
         job_state = JobState(self.flow_id, history_limit=self.history_limit)
         job_state.current_routine_id = entry_routine_id
         job_state.output_handler = output_handler
-        max_drivers = self._worker_limit if strategy == CONCURRENT else 1
-        run = JobRun(self, job_state, max_drivers, self._job_context())
+        return job_state, trigger, dict(entry_params), strategy
+
+    async def execute_async(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        output_handler: OutputHandler | None = None,
+    ) -> JobState:
+        """``execute`` for a caller inside an event loop: start a job and return its
+        JobState, awaiting (not blocking the loop) until it has finished or paused.
+
+        With an :class:`~routilux.runtimes.AsyncioRuntime` the job's activations run on
+        the calling loop; with the default :class:`~routilux.runtimes.ThreadRuntime`
+        they run on its threads and loop as usual. Arguments and errors are those of
+        :meth:`execute`.
+        """
+        job_state, trigger, params, strategy = self._new_job(
+            entry_routine_id, entry_params, execution_strategy, output_handler
+        )
+        machine = self._machine(job_state, self._workers_for(strategy))
+        machine.attach()
         self._last_tracker = job_state.execution_tracker
-        run.start(trigger, dict(entry_params), caller_drives=wait)
+        await self.runtime.execute_async(machine, trigger, params)
         return job_state
+
+    def _machine(
+        self, job_state: JobState, limit: int, store: JobStore | None = None
+    ) -> JobMachine:
+        return JobMachine(
+            self,
+            job_state,
+            limit,
+            self._job_context(),
+            self.store if store is None else store,
+            self.runtime,
+            bound=self.queue_bound,
+            on_full=self.on_full,
+        )
 
     def _check_job(self, job_state: JobState) -> None:
         if not isinstance(job_state, JobState):
@@ -406,14 +475,14 @@ class Flow:
                 f"'{self.flow_id}'"
             )
 
-    def _live_run(self, job_state: JobState, action: str) -> JobRun:
-        run = job_state._run
-        if run is None or run.flow is not self:
+    def _live_machine(self, job_state: JobState, action: str) -> JobMachine:
+        machine = job_state._machine
+        if machine is None or machine.flow is not self:
             raise JobStateError(
                 f"Cannot {action} job '{job_state.job_id}': it is not running on flow "
                 f"'{self.flow_id}' (status {job_state.status})"
             )
-        return run
+        return machine  # type: ignore[no-any-return]
 
     def pause(self, job_state: JobState, reason: str = "", checkpoint: Any = None) -> None:
         """Pause one job of this flow.
@@ -430,7 +499,7 @@ class Flow:
             JobStateError: the job has finished or is not running on this flow.
         """
         self._check_job(job_state)
-        self._live_run(job_state, "pause").pause(reason, checkpoint)
+        self._live_machine(job_state, "pause").pause(reason, checkpoint)
 
     def resume(self, job_state: JobState, *, wait: bool = False) -> JobState:
         """Continue a paused job and return its JobState.
@@ -448,48 +517,34 @@ class Flow:
                 job is left unchanged).
         """
         self._check_job(job_state)
-        claim = object()
-        with job_state._lock:
-            if job_state._resume_claim is not None:
-                raise JobStateError(
-                    f"Cannot resume job '{job_state.job_id}': another resume is in progress"
-                )
-            if job_state.status != PAUSED:
-                raise JobStateError(
-                    f"Cannot resume job '{job_state.job_id}': it is {job_state.status}, not paused"
-                )
-            job_state._resume_claim = claim
-        try:
-            if wait:
-                self._refuse_waiting_on_own_job(job_state, "resume")
-            run = self._run_for_paused(job_state)
-            self._last_tracker = job_state.execution_tracker
-            run.resume(caller_drives=wait)
-        except BaseException:
-            with job_state._lock:
-                if job_state._resume_claim is claim:
-                    job_state._resume_claim = None
-            raise
+        if job_state.status != PAUSED:
+            raise JobStateError(
+                f"Cannot resume job '{job_state.job_id}': it is {job_state.status}, not paused"
+            )
+        if wait:
+            self._refuse_waiting_on_own_job(job_state, "resume")
+        machine = self._machine_for_paused(job_state)
+        self._last_tracker = job_state.execution_tracker
+        settled_before = machine.resume()
+        self.runtime.launch(machine, wait, settled_before)
         return job_state
 
-    def _run_for_paused(self, job_state: JobState, store: JobStore | None = None) -> JobRun:
-        """The job's run on this flow: its own, or one made now for a job paused on
-        another flow object (or loaded from a file or a store). One run per job."""
+    def _machine_for_paused(self, job_state: JobState, store: JobStore | None = None) -> JobMachine:
+        """The job's machine on this flow: its own, or one made now for a job paused on
+        another flow object (or loaded from a file or a store). One machine per job."""
         entry_id = job_state.current_routine_id
         if entry_id is not None and entry_id not in self.routines:
             raise RoutineNotFoundError(
                 f"Current routine '{entry_id}' not found in flow '{self.flow_id}'"
             )
-        workers = self._workers_for(self._strategy)
-        return run_for(
-            self, job_state, lambda: JobRun(self, job_state, workers, self._job_context(), store)
-        )
+        limit = self._workers_for(self._strategy)
+        return machine_for(self, job_state, lambda: self._machine(job_state, limit, store))
 
     @staticmethod
     def _refuse_waiting_on_own_job(job_state: JobState, action: str) -> None:
         """A handler that waits for its own job waits for itself: refuse."""
         frame = current_frame.get()
-        if frame is not None and frame.run.job_state is job_state:
+        if frame is not None and frame.info.job.job_state is job_state:
             raise JobStateError(
                 f"Cannot {action} job '{job_state.job_id}' with wait=True from one of its own "
                 "handlers: the job cannot settle while the handler waits for it. Call it "
@@ -515,13 +570,13 @@ class Flow:
             JobStateError: the job has already finished.
         """
         self._check_job(job_state)
-        run = job_state._run
-        if (run is None or run.flow is not self) and job_state.status == PAUSED:
+        machine = job_state._machine
+        if (machine is None or machine.flow is not self) and job_state.status == PAUSED:
             # Paused elsewhere (another flow object or process): cancel it here.
-            run = self._run_for_paused(job_state)
+            machine = self._machine_for_paused(job_state)
         else:
-            run = self._live_run(job_state, "cancel")
-        run.cancel(reason)
+            machine = self._live_machine(job_state, "cancel")
+        machine.cancel(reason)
 
     def recover(
         self,
@@ -558,7 +613,7 @@ class Flow:
                 work names what this flow lacks.
         """
         store = self.store if store is None else store
-        running = live_run(job_id) if isinstance(job_id, str) else None
+        running = live_machine(job_id) if isinstance(job_id, str) else None
         if running is not None:
             raise JobStateError(
                 f"Cannot recover job '{job_id}': it is running in this process (flow "
@@ -576,7 +631,7 @@ class Flow:
             if job_state.is_finished:
                 store.release(job_id)
                 return job_state
-            live = job_state._run
+            live = job_state._machine
             if live is not None and not live.parked():
                 raise JobStateError(
                     f"Cannot recover job '{job_id}': it is running in this process (status "
@@ -587,18 +642,13 @@ class Flow:
             crashed = job_state.status != PAUSED
             job_state.status = PAUSED  # what remains of a dead run is a paused job
             job_state.output_handler = output_handler
-            claim = object()
-            job_state._resume_claim = claim
-            try:
-                run = self._run_for_paused(job_state, store)
-                self._last_tracker = job_state.execution_tracker
-                run.resume(caller_drives=wait, emit_deferred=not crashed)
-            except BaseException:
-                job_state._resume_claim = None
-                raise
+            machine = self._machine_for_paused(job_state, store)
+            self._last_tracker = job_state.execution_tracker
+            settled_before = machine.resume(emit_deferred=not crashed)
         except BaseException:
             store.release(job_id)
             raise
+        self.runtime.launch(machine, wait, settled_before)
         return job_state
 
     def _workers_for(self, strategy: str) -> int:
@@ -616,7 +666,7 @@ class Flow:
         """
         if timeout is None:
             frame = current_frame.get()
-            if frame is not None and frame.run.flow is self:
+            if frame is not None and frame.info.job.flow is self:
                 raise JobStateError(
                     f"Cannot wait for flow '{self.flow_id}' from a handler of one of its jobs: "
                     "the job cannot settle while its handler waits"
@@ -640,15 +690,15 @@ class Flow:
         running keep running: new worker threads are created when they need them.
         """
         finished = self.wait_for_completion(timeout) if wait else False
-        self._pool.shutdown(wait=wait and finished)
+        self.runtime.shutdown(wait=wait and finished)
 
-    def _run_started(self, run: JobRun) -> None:
+    def _run_started(self, run: JobMachine) -> None:
         run.store.job_started(run.job_state)
         with self._lock:
             self._active.add(run)
         register_live(run)
 
-    def _run_released(self, run: JobRun) -> None:
+    def _run_released(self, run: JobMachine) -> None:
         """A run that started is given up before running anything (its store refused)."""
         unregister_live(run)
         with self._idle:
@@ -656,7 +706,7 @@ class Flow:
             if not self._active:
                 self._idle.notify_all()
 
-    def _run_settled(self, run: JobRun) -> None:
+    def _run_settled(self, run: JobMachine) -> None:
         try:
             run.store.job_settled(run.job_state)
         except Exception as exc:

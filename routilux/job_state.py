@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from time import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import uuid4
 
 from routilux._blocking import blocking
@@ -31,7 +31,15 @@ from routilux.output_handler import OutputHandler
 from routilux.registry import register_serializable  # noqa: F401  (0.9 code imported it here)
 
 if TYPE_CHECKING:
-    from routilux._job_run import JobRun
+    from routilux.activation import Activation
+
+
+class _Machine(Protocol):
+    """What the record needs of the machine that drives its job (the engine's)."""
+
+    def wait_saveable(self, action: str) -> None:
+        """Return once the job can be saved; raise JobStateError if it cannot."""
+
 
 __all__ = [
     "ALL_STATUSES",
@@ -104,7 +112,7 @@ class JobState:
         self.current_routine_id: str | None = None
         self.routine_states: dict[str, dict[str, Any]] = {}
         self.pause_points: list[dict[str, Any]] = []
-        self.pending_tasks: list[dict[str, Any]] = []
+        self.pending_tasks: list[Activation] = []
         self.deferred_events: list[dict[str, Any]] = []
         self.shared_data: dict[str, Any] = {}
         self.output_log: list[dict[str, Any]] = []
@@ -128,9 +136,8 @@ class JobState:
         # Set whenever no work of the job is in progress (see wait_for_completion).
         self._settled = threading.Event()
         self._settled.set()
-        self._run: JobRun | None = None
-        # Set by Flow.resume while a resume is being set up (one resume at a time).
-        self._resume_claim: object | None = None
+        # The engine's machine that drives (or last drove) the job in this process.
+        self._machine: Any = None
         # routine id -> slot name -> merge buffer, kept here while the job is paused.
         self._merge_buffers: dict[str, dict[str, Any]] = {}
 
@@ -171,7 +178,7 @@ class JobState:
             return True
         if timeout is None:
             frame = current_frame.get()
-            if frame is not None and frame.run.job_state is self:
+            if frame is not None and frame.info.job.job_state is self:
                 raise JobStateError(
                     f"Cannot wait for job '{self.job_id}' from one of its own handlers: it "
                     "cannot settle while the handler waits"
@@ -230,12 +237,20 @@ class JobState:
         """Append a record to the history (``data`` is stored by reference).
 
         The record is not an emission: the tracker's ``event_flow`` does not list it,
-        even when the routine has an event of the same name.
+        even when the routine has an event of the same name. Called from a handler of
+        this job, the record takes effect with the handler's emissions, in order, when
+        the handler returns (and is dropped if the handler raises).
         """
         moment = time()
-        self._history.write(
-            (routine_id, record_name(event_name), {} if data is None else data, moment)
-        )
+        name = record_name(event_name)
+        record = {} if data is None else data
+        frame = current_frame.get()
+        if frame is not None:
+            held = frame.held
+            if held is not None and frame.info.job.job_state is self:
+                held.append((routine_id, name, record, moment))
+                return
+        self._history.write((routine_id, name, record, moment))
         self._updated = moment
 
     def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
@@ -473,9 +488,9 @@ class JobState:
         return job_to_document(self)
 
     def _wait_saveable(self, action: str) -> None:
-        run = self._run
-        if run is not None:
-            run.wait_saveable(action)
+        machine: _Machine | None = self._machine
+        if machine is not None:
+            machine.wait_saveable(action)
 
     @hybridmethod
     def deserialize(cls: type[JobState], instance: JobState | None, data: Any) -> JobState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from time import time
 from typing import TYPE_CHECKING, Any
 
 from routilux._context import current_frame
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["ExecutionContext", "Routine"]
 
 _current_frame = current_frame.get
+_time = time
 
 
 class Routine:
@@ -76,8 +78,8 @@ class Routine:
 
         Arguments:
             name: unique among this routine's slots.
-            handler: called for each delivery (see :mod:`routilux._dispatch` for how
-                its signature decides what it receives); None to only merge.
+            handler: called for each delivery (see :doc:`/guide/slots` for how its
+                signature decides what it receives); None to only merge.
             merge_strategy: ``"override"``, ``"append"`` or ``(old, new) -> merged``.
 
         Raises:
@@ -123,10 +125,13 @@ class Routine:
     def emit(self, event_name: str, /, **data: Any) -> None:
         """Emit ``event_name`` with ``data`` as keyword arguments.
 
-        Inside a job, the emission is recorded in the job's history and each
-        connected slot gets a slot activation queued in the same job, in connect
-        order; ``emit`` returns without waiting for them. Outside any job, connected
-        slots run synchronously, in connect order.
+        Inside a job, the emission takes effect when the handler returns: it is then
+        recorded in the job's history, and each connected slot gets an activation queued
+        in the same job, in connect order, after the handler's result is recorded. If
+        the handler raises, its emissions are dropped (so a retry does not duplicate
+        them). ``emit`` returns at once. Outside any job, connected slots run
+        synchronously, in connect order. A long-running source that must hand items on
+        while it runs uses :meth:`emit_now`.
 
         Raises:
             EventNotFoundError: if the routine has no such event.
@@ -138,15 +143,47 @@ class Routine:
             raise self._unknown_event(event_name)
         frame = _current_frame()
         if frame is not None:
-            if frame.routine is self:
-                frame.run.emit(frame.routine_id, self, event, data)
+            info = frame.info
+            held = frame.held
+            if held is not None and info.routine is self:
+                held.append((info.routine_id, event, data, _time()))
                 return
-            run = frame.run
-            routine_id = run.routine_id_of(self)
+            job = info.job
+            routine_id = info.routine_id if info.routine is self else job.routine_id_of(self)
             if routine_id is not None:
-                run.emit(routine_id, self, event, data)
+                job.emit(frame, routine_id, event, data)
                 return
-        event.signal.emit_data(self, data, None)
+        event._emit_standalone(self, data)
+
+    def emit_now(self, event_name: str, /, **data: Any) -> None:
+        """Emit ``event_name`` and hand it downstream now, while the handler runs.
+
+        Use it in a long-running source (a handler that reads a file or polls a feed)
+        whose items must flow on before it returns. Unlike :meth:`emit`, what was
+        emitted stays delivered if the handler later raises (a retry emits it again),
+        and a routine started by it may run before this handler has returned its
+        result. With a bounded queue (``Flow(queue_bound=...)``), ``emit_now`` waits
+        for room -- running queued activations in this thread when the job has no
+        other driver -- or raises :class:`~routilux.exceptions.QueueFullError`
+        (``on_full="raise"``). Outside any job it is the same as :meth:`emit`.
+
+        Raises:
+            EventNotFoundError: if the routine has no such event.
+            QueueFullError: see above.
+            JobStateError: if the job has already finished.
+        """
+        event = self._events.get(event_name)
+        if event is None:
+            raise self._unknown_event(event_name)
+        frame = _current_frame()
+        if frame is not None:
+            info = frame.info
+            job = info.job
+            routine_id = info.routine_id if info.routine is self else job.routine_id_of(self)
+            if routine_id is not None:
+                job.emit_now(frame, routine_id, event, data)
+                return
+        event._emit_standalone(self, data)
 
     def _unknown_event(self, event_name: str) -> EventNotFoundError:
         ctx = self.get_execution_context()
@@ -225,13 +262,14 @@ class Routine:
         frame = _current_frame()
         if frame is None:
             return None
-        if frame.routine is self:
-            return frame.context
-        run = frame.run
-        routine_id = run.routine_id_of(self)
+        info = frame.info
+        if info.routine is self:
+            return info.context
+        job = info.job
+        routine_id = job.routine_id_of(self)
         if routine_id is None:
             return None
-        return ExecutionContext(run.flow, run.job_state, routine_id)
+        return ExecutionContext(job.flow, job.job_state, routine_id)
 
     def require_execution_context(self) -> ExecutionContext:
         """``(flow, job_state, routine_id)`` of the job this code runs in.
@@ -322,7 +360,7 @@ class Routine:
     def serialize(self) -> dict[str, Any]:
         """This routine as a ``routilux.routine`` document (a JSON-compatible
         dict): its class, config, error handler, slots and events, as a routine of a
-        flow document stores them (see :mod:`routilux._component_documents`).
+        flow document stores them (see :doc:`/formats`, "Single objects").
 
         Raises:
             SerializationError: for anything a loader could not restore, naming it.

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from routilux._context import current_frame
 from routilux._dispatch import build_invoker, is_async_callable
 from routilux._hybrid import hybridmethod
 from routilux._merge import APPEND, OVERRIDE, MergeStrategy, merge, validate_merge_strategy
-from routilux.exceptions import ConfigurationError, InvalidPayloadError
+from routilux.exceptions import InvalidPayloadError
 
 if TYPE_CHECKING:
     from routilux.event import Event
@@ -31,8 +33,8 @@ class Slot:
     """An input of a routine, defined with :meth:`Routine.define_slot`.
 
     Each delivery is merged with what the slot received before in the same job (its
-    merge strategy, see :mod:`routilux._merge`) and the handler is called with the
-    result; the handler's signature decides how (see :mod:`routilux._dispatch`).
+    merge strategy) and the handler is called with the result; the handler's
+    signature decides how. :doc:`/guide/slots` gives both sets of rules in full.
 
     Inside a job the merge buffer belongs to the job. Outside any job (calling
     :meth:`receive` directly, or emitting from a routine that is not running in a
@@ -61,6 +63,7 @@ class Slot:
         self.merge_strategy = merge_strategy
         self._handler: Callable[..., Any] | None = None
         self._invoke = build_invoker(None)
+        self._is_async = False
         self.handler = handler
 
     @property
@@ -74,16 +77,10 @@ class Slot:
             raise InvalidPayloadError(
                 f"handler of {self._describe()} must be callable, not {type(handler).__name__}"
             )
-        if handler is not None and is_async_callable(handler):
-            # Until the engine runs coroutines, an async handler would silently never
-            # run (its coroutine was never awaited): refuse it where it is set.
-            raise ConfigurationError(
-                f"handler of {self._describe()} is an async function "
-                f"({getattr(handler, '__qualname__', handler)!r}); async handlers are not "
-                "supported yet: use a plain function (asyncio.run inside it if needed)"
-            )
         self._invoke = build_invoker(handler)
         self._handler = handler
+        # An ``async def`` handler runs on an event loop, never in a driver's thread.
+        self._is_async = handler is not None and is_async_callable(handler)
 
     @property
     def merge_strategy(self) -> MergeStrategy:
@@ -130,8 +127,8 @@ class Slot:
                 f"data for {self._describe()} must be a dict, not {type(data).__name__}"
             )
         frame = current_frame.get()
-        if frame is not None and frame.run.contains(self):
-            frame.run.deliver(self, data)
+        if frame is not None and frame.info.job.contains(self):
+            frame.info.job.deliver(frame, self, data)
             return
         self._receive_standalone(data)
 
@@ -150,15 +147,15 @@ class Slot:
         standalone buffer. Assigning replaces that buffer (0.9 code resets it with
         ``slot._data = {}``); :meth:`clear` is the public way."""
         frame = current_frame.get()
-        if frame is not None and frame.run.contains(self):
-            return frame.run.slot_buffer(self)
+        if frame is not None and frame.info.job.contains(self):
+            return frame.info.job.slot_buffer(self)
         return self._standalone_data
 
     @_data.setter
     def _data(self, value: Any) -> None:
         frame = current_frame.get()
-        if frame is not None and frame.run.contains(self):
-            frame.run.set_slot_buffer(self, value)
+        if frame is not None and frame.info.job.contains(self):
+            frame.info.job.set_slot_buffer(self, value)
             return
         with self._standalone_lock:
             self._standalone_data = value
@@ -174,6 +171,14 @@ class Slot:
         """
         self._data = {}
 
+    def _run_standalone(self, merged: Any) -> Any:
+        """Call the handler outside any job; an ``async def`` handler is run to its end
+        with :func:`asyncio.run` (in this thread, which must not run an event loop)."""
+        result = self._call_merged(merged)
+        if self._is_async and inspect.isawaitable(result):
+            return asyncio.run(_awaited(result))
+        return result
+
     def _call_merged(self, merged: Any) -> Any:
         """Call the handler with merged data; a custom merge may return a non-dict,
         which the handler receives as its one argument."""
@@ -184,7 +189,7 @@ class Slot:
         return self._handler(merged)
 
     def _receive_standalone(self, data: dict[str, Any]) -> None:
-        self._call_merged(self._merge_standalone(data))
+        self._run_standalone(self._merge_standalone(data))
 
     def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> None:
         """Merge ``data`` into the standalone buffer and run the handler now.
@@ -194,7 +199,7 @@ class Slot:
         """
         merged = self._merge_standalone(data)
         try:
-            self._call_merged(merged)
+            self._run_standalone(merged)
         except Exception:
             if propagate_exceptions:
                 raise
@@ -246,3 +251,7 @@ class Slot:
         if self.routine is not None:
             return f"Slot[{self.routine._id}.{self.name}]"
         return f"Slot[{self.name}]"
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

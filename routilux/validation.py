@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from routilux._dispatch import is_async_callable
-
 if TYPE_CHECKING:
     from routilux.connection import Connection
     from routilux.flow import Flow
@@ -56,7 +54,7 @@ def _receivable(slot: Slot) -> set[str] | None:
 
 def _missing(slot: Slot, delivered: set[str]) -> list[str]:
     """The required parameters of a slot's handler that ``delivered`` keys leave
-    without a value, by the dispatch rules of :mod:`routilux._dispatch`: a handler
+    without a value, by the dispatch rules (docs/guide/slots.rst): a handler
     taking ``**kwargs`` or a single parameter always runs, and one whose parameters
     match none of the keys receives the whole delivery as its first argument."""
     handler = slot.handler
@@ -145,7 +143,6 @@ def validate_flow(flow: Flow, entry_routine_id: str | None = None) -> list[Valid
                 )
 
     issues.extend(_missing_parameters(flow))
-    issues.extend(_async_handlers(flow))
     fed = {target for target, _ in targeted}
     for rid, routine in flow.routines.items():
         if "trigger" in routine._slots and rid not in fed:
@@ -244,23 +241,6 @@ def _lone_parameter(slot: Slot) -> str | None:
     if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
         return None
     return None if parameter.name == "data" else parameter.name
-
-
-def _async_handlers(flow: Flow) -> list[ValidationIssue]:
-    """Slots whose handler is a coroutine function (not run by this engine yet)."""
-    issues = []
-    for rid, routine in flow.routines.items():
-        for name, slot in routine._slots.items():
-            if slot.handler is not None and is_async_callable(slot.handler):
-                issues.append(
-                    ValidationIssue(
-                        ERROR,
-                        f"the handler of slot '{name}' of routine '{rid}' is an async "
-                        "function; async handlers are not supported yet",
-                        rid,
-                    )
-                )
-    return issues
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -207,7 +207,7 @@ _JOB_ATTRIBUTES = (
     "_history",
     "_merge_buffers",
     "_results",
-    "_run",
+    "_machine",
 )
 
 

@@ -219,13 +219,19 @@ def test_retry_counts_belong_to_each_job() -> None:
 # -- at the entry ---------------------------------------------------------------------
 
 
-def test_entry_continue_completes_and_keeps_earlier_emits() -> None:
+def test_entry_continue_completes_and_drops_the_failed_attempts_emits() -> None:
+    """What a failed attempt emitted is not committed (transactional activations)."""
     entry = FailingEntry(before=2)
     entry.set_error_handler(ErrorHandler("continue"))
     flow = chain(("entry", entry), ("sink", Collector()))
     job = flow.execute("entry")
     assert job.status == "completed"
-    assert [r["value"] for r in job.get_routine_state("sink")["received"]] == [0, 1]
+    assert job.get_routine_state("sink") is None
+    assert [r.event_name for r in job.get_execution_history("entry")] == [
+        "start",
+        "error_continued",
+        "completed",
+    ]
     state = job.get_routine_state("entry")
     assert state["status"] == "error_continued"  # not overwritten by "completed"
     assert "execution_time" in state

@@ -249,7 +249,9 @@ def test_strong_signal_observer_receives_the_same() -> None:
     assert calls == [(routine, {"x": 1}, None)]
 
 
-def test_observers_and_slots_run_in_connect_order() -> None:
+def test_slots_run_first_then_observers_in_connect_order() -> None:
+    """Observers of ``event.signal`` hear about an emission once it took effect: after
+    the connected slots ran (outside a job), after the commit (inside one)."""
     routine = Holder()
     event = routine.define_event("out")
     order: list[str] = []
@@ -264,7 +266,7 @@ def test_observers_and_slots_run_in_connect_order() -> None:
     event.connect(Slot("s", handler=lambda data: order.append("slot")))
     event.signal.connect(last)
     routine.emit("out", v=1)
-    assert order == ["observer-1", "slot", "observer-2"]
+    assert order == ["slot", "observer-1", "observer-2"]
 
 
 def test_signal_observer_on_event_without_routine_gets_none_sender() -> None:

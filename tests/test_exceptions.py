@@ -16,6 +16,7 @@ from routilux.exceptions import (
     JobStateError,
     MissingTriggerSlotError,
     NoExecutionContextError,
+    QueueFullError,
     RoutiluxError,
     RoutineNotFoundError,
     SerializationError,
@@ -24,6 +25,7 @@ from routilux.exceptions import (
 )
 
 ALL = [
+    QueueFullError,
     RoutiluxError,
     ConfigurationError,
     RoutineNotFoundError,
@@ -113,6 +115,7 @@ def test_other_exceptions_are_not_value_errors():
             InvalidPayloadError,
             SerializationError,
             JobStateError,
+            QueueFullError,
         ):
             continue
         assert not issubclass(cls, ValueError), cls

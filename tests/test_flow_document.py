@@ -42,7 +42,7 @@ def note(value: Any) -> None:
     """A slot handler that is a registered function: notes values in shared data."""
     frame = current_frame.get()
     assert frame is not None
-    job = frame.context.job_state
+    job = frame.info.context.job_state
     job.update_shared_data("noted", [*job.get_shared_data("noted", []), value])
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from routilux import ErrorHandler, Flow, JobState, Routine
@@ -456,6 +457,7 @@ def test_pending_retry_counts_round_trip_and_the_retry_runs_on_resume() -> None:
             "retry_count": 1,
             "merged": True,
             "is_entry": False,
+            "activation_id": job.pending_tasks[0].activation_id,
         }
     ]
     loaded = JobState.deserialize(doc)
@@ -623,7 +625,7 @@ def test_unstorable_data_elsewhere_names_its_place() -> None:
         job.serialize()
     assert info.value.path == "$.routine_states.square.bad"
     del job.routine_states["square"]["bad"]
-    job.pending_tasks[0]["data"] = {"value": Unstorable()}
+    job.pending_tasks[0] = attrs.evolve(job.pending_tasks[0], data={"value": Unstorable()})
     with pytest.raises(SerializationError) as info:
         job.serialize()
     assert info.value.path == "$.pending_tasks[0].data.value"
@@ -887,11 +889,11 @@ def test_saving_a_job_a_loader_would_refuse_is_refused() -> None:
     """P and Q: save checks the same shapes as load, so it never writes a document
     that cannot be loaded again."""
     _, job = paused_job()
-    job.pending_tasks[0]["retry_count"] = -1
+    job.pending_tasks[0] = attrs.evolve(job.pending_tasks[0], attempt=-1)
     with pytest.raises(SerializationError) as info:
         job.serialize()
     assert info.value.path == "$.pending_tasks[0].retry_count"
-    job.pending_tasks[0]["retry_count"] = 0
+    job.pending_tasks[0] = attrs.evolve(job.pending_tasks[0], attempt=0)
     job.execution_tracker.routine_executions["numbers"].append(5)  # type: ignore[arg-type]
     with pytest.raises(SerializationError) as info:
         job.serialize()

@@ -5,10 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import pytest
-
 from routilux import Flow, Routine
-from routilux.exceptions import ConfigurationError
 from routilux.validation import ERROR, WARNING, ValidationIssue
 
 from helpers import Collector, Relay, Source, chain
@@ -179,39 +176,30 @@ def test_a_lone_parameter_named_after_no_delivered_key_is_reported() -> None:
     assert chain(("src", Source()), ("ok", Relay())).validate("src") == []
 
 
-def test_an_async_handler_is_refused_where_it_is_set_and_by_validate() -> None:
-    """E: an async def handler would silently never run: define_slot refuses it, and
-    validate() reports one set behind the engine's back."""
+def test_async_handlers_are_recognised_however_they_are_made() -> None:
+    """E (superseded by issue 9): async def handlers run; a slot knows it has one,
+    whether a method, an object with an async __call__ or a partial of either."""
 
     class Async(Routine):
         def __init__(self) -> None:
             super().__init__()
-            self.define_slot("trigger")
+            self.define_slot("trigger", handler=self.go)
 
         async def go(self) -> None:
             pass
-
-    routine = Async()
-    with pytest.raises(ConfigurationError, match="async"):
-        routine.define_slot("input", handler=routine.go)
-    with pytest.raises(ConfigurationError, match="async"):
-        routine.get_slot("trigger").handler = routine.go  # type: ignore[union-attr]
 
     class AsyncCall:
         async def __call__(self) -> None:
             pass
 
-    with pytest.raises(ConfigurationError, match="async"):
-        routine.define_slot("other", handler=AsyncCall())
-    with pytest.raises(ConfigurationError, match="async"):
-        routine.define_slot("partial", handler=functools.partial(routine.go))
-    slot = routine.get_slot("trigger")
-    assert slot is not None
-    slot._handler = routine.go  # behind the setter's back
+    routine = Async()
+    assert routine.get_slot("trigger")._is_async  # type: ignore[union-attr]
+    assert routine.define_slot("other", handler=AsyncCall())._is_async
+    assert routine.define_slot("partial", handler=functools.partial(routine.go))._is_async
+    assert not routine.define_slot("plain", handler=lambda: None)._is_async
     flow = Flow()
     flow.add_routine(routine, "a")
-    errors = [i for i in flow.validate("a") if i.severity == ERROR]
-    assert any("async" in issue.message for issue in errors)
+    assert [i for i in flow.validate("a") if i.severity == ERROR] == []
 
 
 def test_a_handler_returning_a_coroutine_fails_instead_of_passing_silently() -> None:
@@ -229,4 +217,4 @@ def test_a_handler_returning_a_coroutine_fails_instead_of_passing_silently() -> 
     flow.add_routine(Wrapper(), "w")
     job = flow.execute("w")
     assert job.status == "failed"
-    assert "async handlers are not supported" in job.errors[0]["error"]
+    assert "is not an async def function" in job.errors[0]["error"]

@@ -7,8 +7,8 @@
 Pass a store to ``Flow(..., store=...)``.
 """
 
-from routilux.stores.base import Checkpointer, JobStore
+from routilux.stores.base import Checkpoint, Checkpointer, JobStore
 from routilux.stores.memory import MemoryStore
 from routilux.stores.sqlite import SQLiteStore
 
-__all__ = ["Checkpointer", "JobStore", "MemoryStore", "SQLiteStore"]
+__all__ = ["Checkpoint", "Checkpointer", "JobStore", "MemoryStore", "SQLiteStore"]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
+
+from routilux.activation import Activation
 from routilux.exceptions import InvalidPayloadError
 
 if TYPE_CHECKING:
-    from routilux._job_run import JobRun
     from routilux.job_state import JobState
 
-__all__ = ["Checkpointer", "JobStore"]
+__all__ = ["Checkpoint", "Checkpointer", "JobStore"]
 
 
 def check_id(store: object, method: str, argument: str, value: Any, *, optional: bool) -> None:
@@ -29,22 +31,61 @@ def check_id(store: object, method: str, argument: str, value: Any, *, optional:
     )
 
 
-class Checkpointer(Protocol):
-    """Writes a running job's progress to a durable store (one per job run).
+@attrs.frozen(slots=True)
+class Checkpoint:
+    """A consistent state of a running job, handed to its store's :class:`Checkpointer`.
 
-    The engine calls :meth:`capture` under the job's lock, at moments when no
-    activation of the job is running, so every checkpoint is a consistent state of the
-    job: the effects of the activations that finished, and the activations still to
-    run. ``capture`` does no I/O; it returns the write, which the engine runs outside
-    every engine lock (a slow store slows only the job's own driver). The engine does
-    not capture again before the previous write has returned.
+    Taken at a moment when none of the job's activations runs: the job state holds the
+    effects of every activation that finished, and ``pending`` and ``delayed`` are the
+    activations still to run. The job stays quiet (nothing of it runs) until
+    :meth:`Checkpointer.capture` returns.
+
+    Attributes:
+        job_state: the job (read it, do not change it).
+        pending: queued activations, oldest first: all of them when ``rewrite`` is
+            true, else those queued since the previous checkpoint of this run.
+        pending_start: the sequence number of ``pending[0]`` (activations are numbered
+            in the order they were queued in this run, from 0).
+        first_seq: the sequence number of the oldest activation still queued; those
+            before it have run.
+        next_seq: the sequence number the next queued activation will get.
+        rewrite: true for the first checkpoint of a run (of a job started, resumed or
+            recovered): what the store holds as pending work must be replaced.
+        delayed: activations waiting for a retry's delay (they run again after a
+            recovery, at once).
+        merge_buffers: what the job's ``append`` and custom-merge slots hold so far
+            (routine id -> slot name -> buffer).
     """
 
-    def due(self) -> bool:
-        """Whether enough has happened since the last checkpoint to write another."""
+    job_state: JobState
+    pending: Sequence[Activation]
+    pending_start: int
+    first_seq: int
+    next_seq: int
+    rewrite: bool
+    delayed: Sequence[Activation]
+    merge_buffers: Mapping[str, Mapping[str, Any]]
 
-    def capture(self, run: JobRun) -> Callable[[], None]:
-        """Take the job's progress since the last checkpoint; return its write."""
+
+class Checkpointer(Protocol):
+    """Writes a running job's progress to a durable store (one per run of a job).
+
+    The engine counts activations and time: after ``every`` activations or
+    ``interval`` seconds, whichever comes first, it waits for a moment when none of the
+    job's activations runs and calls :meth:`capture` with a :class:`Checkpoint`.
+    ``capture`` takes what the store needs (no I/O: the job stays quiet meanwhile) and
+    returns the write, which the engine runs after the job has gone on. Neither is
+    called under an engine lock. Writes of one job are made in the order they were
+    captured, and a capture never comes before the previous write has returned; the
+    store's ``job_settled`` comes after the last write.
+    """
+
+    every: int
+    interval: float
+
+    def capture(self, checkpoint: Checkpoint) -> Callable[[], None]:
+        """Take the job's progress; return its write (which may raise: the job then
+        fails, with the error recorded)."""
 
 
 class JobStore(ABC):
@@ -115,7 +156,7 @@ class JobStore(ABC):
         kept only for this process (the default does nothing)."""
         return None
 
-    def checkpointer(self, run: JobRun) -> Checkpointer | None:
-        """A checkpointer for a job about to run, or None if the store keeps no
-        progress (the default)."""
+    def checkpointer(self, job_state: JobState) -> Checkpointer | None:
+        """A checkpointer for a job about to run (a new one for each start, resume
+        or recovery), or None if the store keeps no progress (the default)."""
         return None

@@ -33,7 +33,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from os import PathLike
@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 from routilux._documents import JOB_FORMAT, VERSION
 from routilux._history import RecordName
 from routilux._job_document import RECORD_MARK, encode_deferred, encode_pending, encode_tracker
-from routilux._job_run import ENTRY, MERGED
 from routilux._values import describe_exception, encode_payload, encode_value
 from routilux.exceptions import (
     ConfigurationError,
@@ -52,11 +51,11 @@ from routilux.exceptions import (
     StoreError,
 )
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
-from routilux.stores.base import JobStore, check_id
+from routilux.stores.base import Checkpoint, JobStore, check_id
 
 if TYPE_CHECKING:
     from routilux._history import Row
-    from routilux._job_run import JobRun
+    from routilux.activation import Activation
 
 __all__ = ["SQLiteStore"]
 
@@ -654,10 +653,10 @@ class SQLiteStore(JobStore):
         with self._lock:
             self._forget(job_id)
 
-    def checkpointer(self, run: JobRun) -> _JobWriter:
-        writer = _JobWriter(self, run.job_state)
+    def checkpointer(self, job_state: JobState) -> _JobWriter:
+        writer = _JobWriter(self, job_state)
         with self._lock:
-            self._writers[run.job_state.job_id] = writer
+            self._writers[job_state.job_id] = writer
         return writer
 
     def unfinished_job_ids(self, flow_id: str | None = None) -> list[str]:
@@ -1089,21 +1088,13 @@ class _JobWriter:
             self.history_written, self.records_written = store._counts(self.job_id)
         except (StoreError, SerializationError) as exc:
             self.failure = exc
-        # The first checkpoint of a run writes every pending activation afresh; later
-        # ones only those queued since, and drop those taken off the queue.
-        self.pending_synced = False
-        self.pending_written = 0
         # Held while a write is in progress: writes of one job land in capture order.
         self.io_lock = threading.Lock()
 
-    def due(self) -> bool:
-        self.count += 1
-        return self.count >= self.every or time.monotonic() - self.last >= self.interval
-
-    def capture(self, run: JobRun) -> Callable[[], None]:
-        """Take the job as it stands (called under the job's lock, with no activation
-        of it running; no I/O) and return the write of it, which the engine runs outside
-        the lock. The engine captures again only after that write has returned."""
+    def capture(self, checkpoint: Checkpoint) -> Callable[[], None]:
+        """Take the job as it stands (the engine calls it with no activation of the job
+        running; no I/O) and return the write of it, which the engine runs while the
+        job goes on. The engine captures again only after that write has returned."""
         failure = self.failure
         if failure is not None:
 
@@ -1111,32 +1102,19 @@ class _JobWriter:
                 raise failure
 
             return fail
-        self.count = 0
-        self.last = time.monotonic()
-        queue = run.queue
-        appended = queue.appended
-        popped = appended - len(queue)
         batch = _Batch()
-        batch.pending_from = popped
-        batch.pending_to = appended
-        if not self.pending_synced:
-            batch.pending_rewrite = True
-            first, fresh = popped, queue.activations()
-            self.pending_synced = True
-        else:
-            first = max(self.pending_written, popped)
-            fresh = queue.newest(appended - first)
+        batch.pending_from = checkpoint.first_seq
+        batch.pending_to = checkpoint.next_seq
+        batch.pending_rewrite = checkpoint.rewrite
         encode = _CachedEncoder()
-        if fresh:
-            entries = _pending(run, fresh, encode)
+        if checkpoint.pending:
+            first = checkpoint.pending_start
+            entries = _pending_rows(checkpoint.pending, encode)
             batch.pending = (first, first + len(entries) - 1, _dumps(entries))
-        self.pending_written = appended
-        delayed = [
-            _expand_pending(row)
-            for row in _pending(run, [act for _, act in run.timers.values()], encode)
-        ]
-        written = self._fill(batch, run.job_state, run.buffers_by_name(), delayed, encode)
-        job_state = run.job_state
+        delayed = [_expand_pending(row) for row in _pending_rows(checkpoint.delayed, encode)]
+        buffers = {rid: dict(slots) for rid, slots in checkpoint.merge_buffers.items()}
+        job_state = checkpoint.job_state
+        written = self._fill(batch, job_state, buffers, delayed, encode)
 
         def write() -> None:
             with self.io_lock:
@@ -1239,33 +1217,25 @@ class _CachedEncoder:
 _MISSING: Any = object()
 
 
-def _pending(run: JobRun, activations: list[Any], encode: _CachedEncoder) -> list[list[Any]]:
-    """Activations as compact rows ``[routine_id, slot, data, attempt, merged, entry]``."""
-    table = run.flow._slot_table
-    names: dict[int, tuple[str | None, str]] = {}
-    rows = []
-    for index, data, attempt, flags in activations:
-        name = names.get(index)
-        if name is None:
-            slot = table[index]
-            routine = slot.routine
-            routine_id = run.routine_id_of(routine) if routine is not None else None
-            name = names[index] = (routine_id, slot.name)
-        rows.append(
-            [
-                name[0],
-                name[1],
-                encode(data, "$.pending_tasks.data"),
-                attempt,
-                bool(flags & MERGED),
-                bool(flags & ENTRY),
-            ]
-        )
-    return rows
+def _pending_rows(activations: Sequence[Activation], encode: _CachedEncoder) -> list[list[Any]]:
+    """Activations as compact rows ``[routine_id, slot, data, attempt, merged, entry,
+    activation_id]``."""
+    return [
+        [
+            activation.routine_id,
+            activation.slot_name,
+            encode(activation.data, "$.pending_tasks.data"),
+            activation.attempt,
+            activation.merged,
+            activation.entry,
+            activation.activation_id,
+        ]
+        for activation in activations
+    ]
 
 
 def _compact(entry: dict[str, Any]) -> list[Any]:
-    return [
+    row = [
         entry["slot_routine_id"],
         entry["slot_name"],
         entry["data"],
@@ -1273,13 +1243,17 @@ def _compact(entry: dict[str, Any]) -> list[Any]:
         entry["merged"],
         entry["is_entry"],
     ]
+    if entry.get("activation_id"):
+        row.append(entry["activation_id"])
+    return row
 
 
 def _expand_pending(row: Any) -> dict[str, Any]:
-    if type(row) is not list or len(row) != 6:
-        raise _Damaged("pending", f"an activation is {_short(row)}, not a list of 6")
-    routine_id, slot_name, data, attempt, merged, is_entry = row
-    return {
+    """A stored pending row as a ``routilux.job`` ``pending_tasks`` object."""
+    if type(row) is not list or len(row) not in (6, 7):
+        raise _Damaged("pending", f"an activation is {_short(row)}, not a list of 6 or 7")
+    routine_id, slot_name, data, attempt, merged, is_entry = row[:6]
+    expanded = {
         "slot_routine_id": routine_id,
         "slot_name": slot_name,
         "data": data,
@@ -1287,6 +1261,9 @@ def _expand_pending(row: Any) -> dict[str, Any]:
         "merged": merged,
         "is_entry": is_entry,
     }
+    if len(row) == 7:
+        expanded["activation_id"] = row[6]
+    return expanded
 
 
 def _snapshot(

@@ -1,4 +1,4 @@
-"""Unit tests for routilux/_workers.py (ThreadWorkerPool)."""
+"""Unit tests for routilux.runtimes._pool.py (ThreadWorkerPool)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from routilux._workers import ThreadWorkerPool
+from routilux.runtimes._pool import ThreadWorkerPool
 
 WAIT = 5.0  # generous upper bound for things that must happen
 QUIET = 0.2  # how long we watch for something that must NOT happen

@@ -1,4 +1,4 @@
-"""Unit tests for routilux/_scheduler.py (TimerQueue)."""
+"""Unit tests for routilux.runtimes._timers.py (TimerQueue)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from routilux._scheduler import TimerHandle, TimerQueue, timers
+from routilux.runtimes._timers import TimerHandle, TimerQueue, timers
 
 WAIT = 5.0  # generous upper bound for events that must happen
 

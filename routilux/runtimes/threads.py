@@ -1,0 +1,327 @@
+"""The default runtime: jobs driven by threads, ``async def`` handlers on a loop thread.
+
+A *driver* is a loop that takes a job's activations and runs them. When
+``Flow.execute`` waits, the calling thread is the job's first driver, so a sequential
+job runs entirely in the caller's thread, with no thread hop per delivery; other drivers
+run on the runtime's pool (:mod:`routilux.runtimes._pool`). A job has at most its
+``limit`` activations in flight (1 under the sequential strategy, ``max_workers`` under
+the concurrent one).
+
+An activation of an ``async def`` handler is handed to an event loop that the runtime
+runs in a thread of its own; the driver goes on at once (the activation stays in flight
+until the coroutine returns), so a thousand handlers awaiting I/O need no thousand
+threads. Retries wait on the process-wide timer thread, which only hands them to the
+pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from routilux._context import Frame
+from routilux._engine.machine import CHECKPOINTING, RUNNING_, JobMachine
+from routilux._engine.queue import PLAIN_LIMIT
+from routilux.runtimes._pool import ThreadWorkerPool
+from routilux.runtimes._timers import TimerHandle, timers
+
+if TYPE_CHECKING:
+    from routilux.slot import Slot
+
+__all__ = ["ThreadRuntime"]
+
+_MIN_POOL_THREADS = 64
+
+
+class ThreadRuntime:
+    """Runs jobs on threads (see the module documentation).
+
+    Arguments:
+        pool_size: threads for background drivers (at least 64 by default, and at least
+            the flow's ``max_workers``). A pool thread that waits for a job, a flow or
+            a pause does not count against it.
+        name: the prefix of the threads' names.
+
+    One runtime may serve several flows. Thread safe.
+    """
+
+    def __init__(self, pool_size: int | None = None, name: str = "routilux") -> None:
+        self._requested = pool_size
+        self._pool = ThreadWorkerPool(pool_size or _MIN_POOL_THREADS, name)
+        self._loop: _LoopThread | None = None
+        self._loop_lock = threading.Lock()
+
+    # -- configuration ----------------------------------------------------------------
+
+    def fit(self, max_workers: int) -> None:
+        """Make room for jobs that run ``max_workers`` activations at once."""
+        size = max(self._requested or _MIN_POOL_THREADS, max_workers)
+        if size != self._pool.size:
+            self._pool.resize(size)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Release the threads (new ones are started when needed)."""
+        self._pool.shutdown(wait=wait)
+        with self._loop_lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.stop()
+
+    # -- the Runtime protocol ---------------------------------------------------------
+
+    def start_drivers(self, machine: JobMachine, count: int) -> None:
+        for _ in range(count):
+            self._pool.submit(self.drive, machine, False)
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
+        # The timer thread only hands the call to a pool thread: it never waits for a
+        # job's lock, so one job cannot delay another's retries.
+        return timers.call_later(delay, self._pool.submit, callback, *args)
+
+    def submit(self, callback: Callable[..., Any], *args: Any) -> None:
+        self._pool.submit(callback, *args)
+
+    # -- running jobs -----------------------------------------------------------------
+
+    def execute(
+        self, machine: JobMachine, entry_slot: Slot, entry_params: dict[str, Any], wait: bool
+    ) -> None:
+        """Start a job; with ``wait`` drive it in this thread and return when settled."""
+        settled_before = machine.start(entry_slot, entry_params)
+        self.launch(machine, wait, settled_before)
+
+    async def execute_async(
+        self, machine: JobMachine, entry_slot: Slot, entry_params: dict[str, Any]
+    ) -> None:
+        """Start a job on the runtime's threads and return (awaiting) when it settled."""
+        loop = asyncio.get_running_loop()
+        # Starting tells the store (which may write): not on the caller's loop.
+        settled_before = await loop.run_in_executor(None, machine.start, entry_slot, entry_params)
+        settled = loop.create_future()
+        machine.on_settle(settled_before, lambda: loop.call_soon_threadsafe(_set_done, settled))
+        self.launch(machine, False, settled_before)
+        await settled
+
+    def launch(self, machine: JobMachine, caller_drives: bool, settled_before: int) -> None:
+        """Start the drivers the job's queued work wants; a waiting caller runs one of
+        them itself and returns when the job next settles."""
+        with machine.lock:
+            launch = machine.reserve_drivers_locked(caller_drives)
+        caller_runs = caller_drives and launch > 0
+        self.start_drivers(machine, launch - 1 if caller_runs else launch)
+        if caller_runs:
+            self.drive(machine, caller=True)
+        if caller_drives:
+            machine.wait_settled_since(settled_before)
+
+    def drive(self, machine: JobMachine, caller: bool) -> None:
+        """Run the job's queued activations until there are none left for this driver.
+
+        The caller's driver also waits for work still to come (activations in flight
+        elsewhere, retry timers) and stops at the first pause.
+        """
+        lock = machine.lock
+        queue = machine.queue
+        metas = queue.metas
+        next_meta = metas.popleft
+        next_data = queue.datas.popleft
+        kept_ids = queue.ids
+        run_sync = machine.run_sync
+        call_plain = machine.call_plain
+        infos = machine.infos
+        info_for = machine.info_for
+        base_context = machine.base_context
+        complete = machine.complete_locked
+        table = machine.flow._slot_table
+        settle = None
+        respawn = False
+        try:
+            with lock:
+                epoch = machine.epoch
+                try:
+                    while True:
+                        state = machine.state
+                        if state == RUNNING_ and metas and machine.in_flight < machine.limit:
+                            if caller and machine.epoch != epoch:
+                                break
+                            machine.in_flight += 1
+                            seq = queue.appended - len(metas)
+                            kept = kept_ids.pop(seq, None) if kept_ids else None
+                            meta = next_meta()
+                            data = next_data()
+                            if table[meta & (PLAIN_LIMIT - 1)]._is_async:
+                                self._loop_thread().start(machine, meta, data, seq, kept)
+                                continue
+                            lock.release()
+                            frame = None
+                            try:
+                                if meta < PLAIN_LIMIT:
+                                    frame = Frame(infos.get(meta) or info_for(meta))
+                                    result = base_context.copy().run(call_plain, frame, data, seq)
+                                else:
+                                    frame, result = run_sync(meta, data, seq, kept)
+                            finally:
+                                lock.acquire()
+                                if frame is None:  # interrupted: the job is failing
+                                    machine.in_flight -= 1
+                                    machine.outstanding -= 1
+                            spawn = complete(frame, result)
+                            if spawn:
+                                self.start_drivers(machine, spawn)
+                            if machine.observers:
+                                lock.release()
+                                try:
+                                    machine.tell_observers()
+                                finally:
+                                    lock.acquire()
+                            continue
+                        if state == CHECKPOINTING:
+                            if not machine.in_flight:
+                                capture = machine.checkpoint_locked()
+                                if capture is not None:
+                                    lock.release()
+                                    try:
+                                        machine.write_checkpoint(capture)
+                                    finally:
+                                        lock.acquire()
+                                continue
+                            if not caller:
+                                break
+                        if (
+                            caller
+                            and state in (RUNNING_, CHECKPOINTING)
+                            and machine.outstanding
+                            and machine.epoch == epoch
+                        ):
+                            machine.caller_waiting = True
+                            try:
+                                machine.wait_for_work_locked()
+                            finally:
+                                machine.caller_waiting = False
+                            continue
+                        break
+                finally:
+                    machine.drivers -= 1
+                    settle = machine.settle_check_locked()
+                    if (
+                        machine.state == RUNNING_
+                        and metas
+                        and machine.drivers < machine.limit
+                        and machine.in_flight < machine.limit
+                    ):
+                        # Left with work queued (a pause was resumed meanwhile, or an
+                        # exception): hand it to a pool driver.
+                        machine.drivers += 1
+                        respawn = True
+        finally:
+            if settle is not None:
+                machine.finish(settle)
+            if respawn:
+                self._pool.submit(self.drive, machine, False)
+
+    # -- async handlers ---------------------------------------------------------------
+
+    def _loop_thread(self) -> _LoopThread:
+        loop = self._loop
+        if loop is None:
+            with self._loop_lock:
+                loop = self._loop
+                if loop is None:
+                    loop = self._loop = _LoopThread(self)
+        return loop
+
+    def completed_async(self, machine: JobMachine, frame: Any, result: Any) -> None:
+        """An async activation returned (on the loop thread): commit it; what needs a
+        store or a driver happens on the pool, never on the loop."""
+        with machine.lock:
+            spawn = machine.complete_locked(frame, result)
+            settle = None
+            capture = False
+            if not machine.drivers:
+                if machine.checkpoint_ready_locked():
+                    capture = True
+                else:
+                    settle = machine.settle_check_locked()
+                    if machine.state == RUNNING_ and machine.queue.metas and not spawn:
+                        spawn = machine.reserve_drivers_locked(False)
+            machine.cond.notify_all()  # a waiting caller driver re-checks its job
+        if spawn:
+            self.start_drivers(machine, spawn)
+        if machine.observers:
+            self.submit(machine.tell_observers)
+        if capture:
+            self.submit(self._checkpoint_now, machine)
+        if settle is not None:
+            self.submit(machine.finish, settle)
+
+    def _checkpoint_now(self, machine: JobMachine) -> None:
+        with machine.lock:
+            capture = machine.checkpoint_locked() if machine.checkpoint_ready_locked() else None
+        if capture is not None:
+            machine.write_checkpoint(capture)
+            with machine.lock:
+                spawn = machine.reserve_drivers_locked(False)
+                settle = machine.settle_check_locked() if not machine.drivers else None
+            if spawn:
+                self.start_drivers(machine, spawn)
+            if settle is not None:
+                machine.finish(settle)
+
+
+class _LoopThread:
+    """An event loop in a daemon thread of its own, for ``async def`` handlers."""
+
+    def __init__(self, runtime: ThreadRuntime) -> None:
+        self.runtime = runtime
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(ready,), name="routilux-async", daemon=True
+        )
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    def start(self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None) -> None:
+        """Run an async activation on the loop (returns at once)."""
+        context = machine.base_context.copy()
+        coroutine = self._activation(machine, meta, data, seq, kept)
+        self.loop.call_soon_threadsafe(_create_task, self.loop, coroutine, context)
+
+    async def _activation(
+        self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
+    ) -> None:
+        frame = None
+        try:
+            frame, result = await machine.run_async(meta, data, seq, kept)
+        finally:
+            if frame is None:  # interrupted: the job is failing
+                with machine.lock:
+                    machine.in_flight -= 1
+                    machine.outstanding -= 1
+                    machine.cond.notify_all()
+        self.runtime.completed_async(machine, frame, result)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _create_task(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, Any], context: Any
+) -> None:
+    if sys.version_info >= (3, 11):
+        loop.create_task(coroutine, context=context)
+    else:  # Python 3.10: the task copies the context it is created in
+        context.run(loop.create_task, coroutine)
