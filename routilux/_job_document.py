@@ -312,8 +312,14 @@ def encode_history_rows(rows: list[tuple[str, str, Any, float]], start: int) -> 
 RECORD_MARK = "record"
 
 
-def job_to_document(job: JobState) -> dict[str, Any]:
-    """The ``routilux.job`` document of ``job`` (which must not be running).
+def job_to_document(
+    job: JobState,
+    pending: list[Any] | None = None,
+    merge_buffers: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The ``routilux.job`` document of ``job`` (which must not be running); with
+    ``pending`` and ``merge_buffers``, those instead of the job's own (a checkpoint of a
+    running job).
 
     Raises:
         SerializationError: for data that cannot be stored, naming where it is.
@@ -338,8 +344,13 @@ def job_to_document(job: JobState) -> dict[str, Any]:
             "errors": encode_value(job.errors, "$.errors"),
             "pause_points": encode_value(job.pause_points, "$.pause_points"),
             "deferred_events": encode_deferred(job.deferred_events),
-            "pending_tasks": encode_pending(job.pending_tasks, "$.pending_tasks"),
-            "merge_buffers": encode_value(job._merge_buffers, "$.merge_buffers"),
+            "pending_tasks": encode_pending(
+                job.pending_tasks if pending is None else pending, "$.pending_tasks"
+            ),
+            "merge_buffers": encode_value(
+                job._merge_buffers if merge_buffers is None else merge_buffers,
+                "$.merge_buffers",
+            ),
             "results": encode_value(job._results, "$.results"),
             "history_limit": job.history_limit,
             "history_dropped": job.history_dropped,

@@ -75,6 +75,12 @@ def _check_workers(max_workers: Any) -> int:
 _ON_FULL = ("wait", "raise")
 
 
+def _default_runtime(name: str) -> ThreadRuntime | AsyncioRuntime:
+    """The runtime of a flow made without one (the test suite swaps this to run the
+    engine tests on every runtime)."""
+    return ThreadRuntime(name=name)
+
+
 def _check_bound(bound: Any, on_full: Any) -> None:
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 2):
         raise ConfigurationError(f"queue_bound must be an int >= 2 or None, not {bound!r}")
@@ -144,7 +150,7 @@ class Flow:
         self._fanout: dict[Any, Any] = {}
         self._fanout_version = -1
         if runtime is None:
-            runtime = ThreadRuntime(name=f"routilux-{self.flow_id[:8]}")
+            runtime = _default_runtime(f"routilux-{self.flow_id[:8]}")
             # A flow nobody holds any more lets its idle threads go.
             weakref.finalize(self, runtime.shutdown, False)
         elif not isinstance(runtime, (ThreadRuntime, AsyncioRuntime)):

@@ -942,7 +942,8 @@ class JobMachine:
         queue = self.queue
         first = queue.first_seq
         rewrite = self.reported_seq is None
-        since = first if rewrite else max(first, self.reported_seq or 0)
+        incremental = getattr(self.checkpointer, "incremental", False)
+        since = first if rewrite or not incremental else max(first, self.reported_seq or 0)
         to_activation = pending.to_activation
         flow = self.flow
         pending_now = [

@@ -66,6 +66,21 @@ class Checkpoint:
     delayed: Sequence[Activation]
     merge_buffers: Mapping[str, Mapping[str, Any]]
 
+    def document(self) -> dict[str, Any]:
+        """The job as a ``routilux.job`` document (a JSON-compatible dict), its pending
+        work being the checkpoint's (queued and delayed): what ``JobState.load`` of it
+        continues. Only for a checkpoint whose ``pending`` holds every queued
+        activation (``rewrite``, or a checkpointer that is not ``incremental``).
+
+        Raises:
+            SerializationError: for data that cannot be stored, naming where it is.
+        """
+        from routilux._job_document import job_to_document
+
+        return job_to_document(
+            self.job_state, [*self.pending, *self.delayed], self.merge_buffers
+        )
+
 
 class Checkpointer(Protocol):
     """Writes a running job's progress to a durable store (one per run of a job).
@@ -82,6 +97,10 @@ class Checkpointer(Protocol):
 
     every: int
     interval: float
+    #: True: each checkpoint's ``pending`` holds only the activations queued since the
+    #: previous one (the first of a run holds all). Without the attribute, or False,
+    #: every checkpoint holds all of them.
+    incremental: bool
 
     def capture(self, checkpoint: Checkpoint) -> Callable[[], None]:
         """Take the job's progress; return its write (which may raise: the job then

@@ -1077,6 +1077,7 @@ class _JobWriter:
         self.job_id = job_state.job_id
         self.every = store.checkpoint_every
         self.interval = store.checkpoint_interval
+        self.incremental = True
         self.count = 0
         self.last = time.monotonic()
         # A file that cannot be read fails the job at its first write (the engine
