@@ -59,10 +59,22 @@ _WIDTH = 4  # items per record in the flat store
 MAX_HISTORY_LIMIT = 2**40
 
 
+def _rows(flat: list[Any]) -> list[Row]:
+    """Rows from the flat store. An emission is written with its event object in the
+    name's place (the engine's commit stores what the handler held, as it is); it is
+    read back as the event's name."""
+    items = iter(flat)
+    return [
+        (routine_id, name if isinstance(name, str) else name.name, data, moment)
+        for routine_id, name, data, moment in zip(items, items, items, items, strict=True)
+    ]
+
+
 class History:
     """Append-only records, optionally keeping only the newest ``limit``.
 
-    ``write(row)`` stores one ``(routine_id, event_name, data, time)`` row; for an
+    ``write(row)`` stores one ``(routine_id, event_name, data, time)`` row (the engine
+    writes an emission's event object, with a ``name``, in the name's place); for an
     unbounded history it is the flat list's own ``extend``, a single C call.
 
     Thread safety: writers and readers may run in any threads at once.
@@ -109,14 +121,13 @@ class History:
             return self._appended - len(self._flat) // _WIDTH
 
     def rows(self) -> list[Row]:
-        """The raw rows ``(routine_id, event_name, data, time)``, oldest first."""
+        """The rows ``(routine_id, event_name, data, time)``, oldest first."""
         if self._limit is None:
             flat = self._flat[:]  # type: ignore[index]  # one atomic copy
         else:
             with self._lock:
                 flat = list(self._flat)
-        items = iter(flat)
-        return list(zip(items, items, items, items, strict=True))
+        return _rows(flat)
 
     def rows_since(self, index: int) -> tuple[int, list[Row]]:
         """The rows from absolute position ``index`` on (0 is the first record ever
@@ -130,8 +141,7 @@ class History:
                 flat = self._flat[skip:]  # one atomic copy of the tail
             else:
                 flat = list(itertools.islice(self._flat, skip, None))
-        items = iter(flat)
-        return first, list(zip(items, items, items, items, strict=True))
+        return first, _rows(flat)
 
     def records(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """The records in the order they were written, optionally for one routine."""

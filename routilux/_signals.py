@@ -25,7 +25,12 @@ from blinker import ANY, Signal
 from blinker._utilities import make_id  # the ids blinker keys its bookkeeping by
 from blinker.base import ANY_ID
 
-__all__ = ["FanoutSignal", "OrderedIdSet"]
+__all__ = ["FanoutSignal", "OrderedIdSet", "wiring_version"]
+
+#: Bumped whenever a connection or an observer is added or removed anywhere; flows
+#: work out again where their events' emissions go when it changed (see
+#: ``routilux._engine.fanout``).
+wiring_version = [0]
 
 
 class OrderedIdSet:
@@ -99,6 +104,7 @@ class FanoutSignal(Signal):
                 return super().connect(receiver, sender, weak)
             finally:
                 self._resolved = None
+                wiring_version[0] += 1
 
     def _disconnect(self, receiver_id: Any, sender_id: Any) -> None:
         with self._resolve_lock:
@@ -106,6 +112,7 @@ class FanoutSignal(Signal):
                 super()._disconnect(receiver_id, sender_id)
             finally:
                 self._resolved = None
+                wiring_version[0] += 1
 
     def _resolve(self) -> tuple[Callable[..., Any], ...] | bool:
         """The receivers in connect order if every one of them is strong, synchronous

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from routilux._hybrid import hybridmethod
-from routilux._signals import FanoutSignal
+from routilux._signals import FanoutSignal, wiring_version
 from routilux.connection import Connection
 
 if TYPE_CHECKING:
@@ -14,10 +14,6 @@ if TYPE_CHECKING:
     from routilux.slot import Slot
 
 __all__ = ["Event"]
-
-#: Bumped whenever a connection is made or removed anywhere; flows re-resolve where
-#: their events' emissions go when it changed (see routilux._engine.fanout).
-wiring_version = [0]
 
 
 class Event:

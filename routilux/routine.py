@@ -85,8 +85,7 @@ class Routine:
         Raises:
             DuplicateNameError: if the routine already has a slot called ``name``.
             InvalidStrategyError: for an unknown merge strategy.
-            ConfigurationError: for an empty or non-string name, or an ``async def``
-                handler (not run by this version: it would silently never run).
+            ConfigurationError: for an empty or non-string name.
             InvalidPayloadError: (a ``TypeError``) if ``handler`` is not callable.
         """
         slots = self._own("_slots")

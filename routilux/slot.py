@@ -104,12 +104,30 @@ class Slot:
         return f"slot '{self.name}'"
 
     def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> None:
-        """Connect ``event`` to this slot directly (see :meth:`Event.connect`)."""
+        """Connect ``event`` to this slot directly (see :meth:`Event.connect`).
+
+        Raises:
+            InvalidPayloadError: ``event`` is not an Event.
+        """
+        self._check_event(event, "connect")
         event.connect(self, param_mapping)
 
     def disconnect(self, event: Event) -> None:
-        """Remove the connections from ``event`` to this slot."""
+        """Remove the connections from ``event`` to this slot.
+
+        Raises:
+            InvalidPayloadError: ``event`` is not an Event.
+        """
+        self._check_event(event, "disconnect")
         event.disconnect(self)
+
+    def _check_event(self, event: Any, method: str) -> None:
+        from routilux.event import Event
+
+        if not isinstance(event, Event):
+            raise InvalidPayloadError(
+                f"{self._describe()}: {method} expects an Event, not {type(event).__name__}"
+            )
 
     def receive(self, data: dict[str, Any]) -> None:
         """Deliver ``data`` to this slot.

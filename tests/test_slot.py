@@ -458,3 +458,15 @@ def test_the_0_9_batch_pattern_reads_and_resets_the_jobs_buffer() -> None:
         assert batches == [[0, 1, 2], [3, 4, 5]]
         # Outside any job the standalone buffer was never touched.
         assert batcher.input_slot._data == {}
+
+
+@pytest.mark.parametrize("bad", [5, "event", None, object()])
+def test_connect_and_disconnect_refuse_what_is_not_an_event(bad: Any) -> None:
+    """Y: Slot.connect/disconnect with a non-Event raise InvalidPayloadError naming the
+    slot, not AttributeError."""
+    routine = Routine()
+    slot = routine.define_slot("input")
+    with pytest.raises(InvalidPayloadError, match=r"slot .input.*connect expects an Event"):
+        slot.connect(bad)
+    with pytest.raises(InvalidPayloadError, match="disconnect expects an Event"):
+        slot.disconnect(bad)

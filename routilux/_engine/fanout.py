@@ -1,5 +1,9 @@
 """Where an event's emissions go in one flow, resolved once per event.
 
+A *route* is what the job machine needs to commit an emission: the slot index of the
+only target when the event has exactly one target, no param mapping and no observers
+(the common case, committed with two appends), else ``(targets, observed)``.
+
 An emission inside a job is queued for every slot connected to the event, in connect
 order: the connections the flow made, and direct connections (``event.connect(slot)``)
 to slots of routines in the flow. Connections another flow made for a routine this flow
@@ -11,19 +15,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from routilux.event import Event, wiring_version
+from routilux._signals import wiring_version
+from routilux.event import Event
 from routilux.exceptions import RoutineNotFoundError
 
 if TYPE_CHECKING:
     from routilux.flow import Flow
 
-__all__ = ["Target", "resolve_all", "table", "targets"]
+__all__ = ["Target", "resolve_all", "route", "table", "targets"]
 
 #: ``(slot index in the flow's slot table, param mapping or None)``.
 Target = tuple[int, "dict[str, str] | None"]
 
 
-def table(flow: Flow) -> dict[Any, tuple[Target, ...]]:
+def table(flow: Flow) -> dict[Any, Any]:
     """The flow's table of resolved events, emptied whenever any connection anywhere
     changed since it was filled (connections are rarely changed while jobs run)."""
     version = wiring_version[0]
@@ -33,13 +38,40 @@ def table(flow: Flow) -> dict[Any, tuple[Target, ...]]:
     return flow._fanout
 
 
-def targets(flow: Flow, event: Event) -> tuple[Target, ...]:
-    """The targets of ``event`` in ``flow``."""
+Route = "int | tuple[tuple[Target, ...], bool]"
+
+
+def route(flow: Flow, event: Event) -> Any:
+    """The route of ``event`` in ``flow`` (see the module documentation).
+
+    Raises:
+        RoutineNotFoundError: see :func:`targets`.
+    """
     resolved = table(flow)
     found = resolved.get(event)
     if found is None:
-        found = resolved[event] = _resolve(flow, event)
+        found = resolved[event] = _route(flow, event)
     return found
+
+
+def targets(flow: Flow, event: Event) -> tuple[Target, ...]:
+    """The targets of ``event`` in ``flow``.
+
+    Raises:
+        RoutineNotFoundError: a direct connection to a routine that is not in the flow.
+    """
+    found = route(flow, event)
+    if type(found) is int:
+        return ((found, None),)
+    return found[0]  # type: ignore[no-any-return]
+
+
+def _route(flow: Flow, event: Event) -> Any:
+    resolved = _resolve(flow, event)
+    observed = bool(event.signal.receivers)
+    if len(resolved) == 1 and resolved[0][1] is None and not observed:
+        return resolved[0][0]
+    return (resolved, observed)
 
 
 def _resolve(flow: Flow, event: Event) -> tuple[Target, ...]:
@@ -75,4 +107,4 @@ def resolve_all(flow: Flow, held: list[tuple[str, Any, Any, float]]) -> None:
     resolved = table(flow)
     for _, target, _, _ in held:
         if type(target) is Event and target not in resolved:
-            resolved[target] = _resolve(flow, target)
+            resolved[target] = _route(flow, target)

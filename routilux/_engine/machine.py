@@ -65,11 +65,11 @@ from routilux._blocking import blocking
 from routilux._context import Frame, Held, SlotInfo, current_frame
 from routilux._engine import fanout, pending
 from routilux._engine.queue import ENTRY, MERGED, PLAIN_LIMIT, ActivationQueue, pack, unpack
-from routilux._history import RecordName
 from routilux._merge import append_into, merge
+from routilux._signals import wiring_version
 from routilux.connection import apply_param_mapping
 from routilux.error_handler import ErrorStrategy
-from routilux.event import wiring_version
+from routilux.event import Event
 from routilux.exceptions import (
     ConfigurationError,
     JobStateError,
@@ -82,7 +82,6 @@ from routilux.slot import MERGE_APPEND
 from routilux.stores.base import Checkpoint
 
 if TYPE_CHECKING:
-    from routilux.event import Event
     from routilux.flow import Flow
     from routilux.routine import Routine
     from routilux.runtimes.base import Runtime
@@ -195,6 +194,8 @@ class JobMachine:
         self.store_turns = 0
         self.store_applied = -1
         self.store_lock = threading.Lock()
+        # The job's settle is being recorded by the store (its state is final for now).
+        self.recording = False
         # (settle count, callback): called once the job settles past that count.
         self.settle_callbacks: list[tuple[int, Callable[[], object]]] = []
         #: The event loop that drives the job, for runtimes that use one.
@@ -354,9 +355,8 @@ class JobMachine:
         return frame, result
 
     def call_plain(self, frame: Frame, data: Any, seq: int) -> Any:
-        """:meth:`_call` for a first attempt without flags (the common case), in the
-        context it should run in."""
-        _set_frame(frame)
+        """:meth:`_call` for a first attempt without flags (the common case), run in a
+        context whose current frame is ``frame`` already (a driver's own)."""
         info = frame.info
         slot = info.slot
         try:
@@ -516,26 +516,32 @@ class JobMachine:
         flow = self.flow
         table = flow._fanout if flow._fanout_version == wiring_version[0] else fanout.table(flow)
         added = 0
-        moment = 0.0
-        for routine_id, target, data, moment in held:
-            if type(target) is int:
+        for entry in held:
+            target = entry[1]
+            if type(target) is Event:
+                record(entry)  # the history keeps the held entry as it is
+                route = table.get(target)
+                if type(route) is int:  # one plain target: the common case
+                    metas.append(route)
+                    datas.append(entry[2])
+                    added += 1
+                    continue
+                if route is None:
+                    route = self._route_locked(target)
+                data = entry[2]
+                for index, mapping in route[0]:
+                    metas.append(index)
+                    datas.append(apply_param_mapping(mapping, data) if mapping else data)
+                    added += 1
+                if route[1]:
+                    self.observers.append((target, target.routine, data))
+            elif type(target) is int:  # a Slot.receive
                 metas.append(target)
-                datas.append(data)
+                datas.append(entry[2])
                 added += 1
-                continue
-            if type(target) is RecordName:
-                record((routine_id, target, data, moment))  # a record_execution call
-                continue
-            record((routine_id, target.name, data, moment))
-            targets = table.get(target)
-            if targets is None:
-                targets = self._targets_locked(target)
-            for index, mapping in targets:
-                metas.append(index)
-                datas.append(apply_param_mapping(mapping, data) if mapping else data)
-                added += 1
-            if target.signal.receivers:
-                self.observers.append((target, target.routine, data))
+            else:  # a record_execution call
+                record(entry)
+        moment = held[-1][3] if held else 0.0
         if added:
             queue.appended += added
             self.outstanding += added
@@ -546,14 +552,14 @@ class JobMachine:
             self.job_state._updated = moment
         return added
 
-    def _targets_locked(self, event: Event) -> tuple[fanout.Target, ...]:
-        """Targets of an event resolved after its emission was checked (the wiring
-        changed meanwhile): a target that cannot be resolved now is dropped, loudly."""
+    def _route_locked(self, event: Event) -> Any:
+        """The route of an event whose emission was checked before the wiring changed:
+        a target that cannot be resolved now is dropped, loudly."""
         try:
-            return fanout.targets(self.flow, event)
+            return fanout.route(self.flow, event)
         except Exception:
             logger.exception("emission of %r in job %s dropped", event, self.job_state.job_id)
-            return ()
+            return ((), False)
 
     def _wake_locked(self, added: int) -> int:
         """Under ``lock``: wake the waiting caller, or count in drivers to start."""
@@ -1101,9 +1107,16 @@ class JobMachine:
         with self.lock:
             if self.state in (RESUMING, PAUSE_SETTLING):
                 # Applied as soon as the resume or the pause has been recorded; the
-                # caller returns at once and already sees the final status.
+                # caller returns at once and already sees the final status and, for a
+                # job whose pause is being recorded, no pending work.
                 self.cancel_request = reason
-                self.job_state._set_cancelled(reason)
+                job_state = self.job_state
+                job_state._set_cancelled(reason)
+                if self.state == PAUSE_SETTLING:
+                    with job_state._lock:
+                        job_state.pending_tasks.clear()
+                        job_state.deferred_events.clear()
+                        job_state._merge_buffers.clear()
                 return
             settle = self._cancel_locked(reason)
         if settle is not None:
@@ -1330,8 +1343,10 @@ class JobMachine:
         while True:
             with self.lock:
                 state = self.state
-                if state in (PAUSED_, DONE) and job_state._settled.is_set():
-                    return
+                if state in (PAUSED_, DONE, PAUSE_SETTLING) and (
+                    job_state._settled.is_set() or self.recording
+                ):
+                    return  # settled (or being recorded: a store may serialize it)
                 if state in (RUNNING_, CHECKPOINTING, RESUMING) and self.pause_request is None:
                     raise JobStateError(
                         f"Cannot {action} job '{job_state.job_id}' while it runs; pause it first"
@@ -1434,6 +1449,7 @@ class JobMachine:
         with self.lock:
             turn = self.store_turns
             self.store_turns += 1
+            self.recording = True
         follow_up = None
         try:
             with self.store_lock:
@@ -1441,6 +1457,7 @@ class JobMachine:
                 self.flow._run_settled(self)
         finally:
             with self.lock:
+                self.recording = False
                 if self.state == PAUSE_SETTLING:
                     self.state = PAUSED_
                     # A cancel that arrived while the pause was being recorded.
@@ -1568,4 +1585,3 @@ class _EventFlow:
                 }
             )
         return flows
-

@@ -4,10 +4,10 @@ A job's drivers are tasks on one event loop: the caller's loop for
 ``await flow.execute_async(...)``, or a loop the runtime runs in a thread of its own for
 the blocking calls (``execute``, ``resume``, ``recover``). An ``async def`` handler is
 awaited by its driver task, on that loop; a plain handler runs in a thread of the
-runtime's executor, so it never blocks the loop. Each driver runs one activation at a
+runtime's thread pool, so it never blocks the loop. Each driver runs one activation at a
 time, and a job has as many drivers as its strategy allows (1 sequential, ``max_workers``
 concurrent). Retries wait with ``loop.call_later``. What may block (a store's writes, the
-observers of events) runs in the executor too.
+observers of events) runs in the pool too.
 
 Context: a job's driver tasks start from a copy of the context the job was started in;
 the frame of each activation is set in the driver task's context while it runs, so
@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from routilux._engine.machine import CHECKPOINTING, RUNNING_, JobMachine
 from routilux._engine.queue import PLAIN_LIMIT
+from routilux.runtimes._pool import ThreadWorkerPool
 from routilux.runtimes.threads import _create_task, _set_done
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class AsyncioRuntime:
     """Runs jobs on an asyncio event loop (see the module documentation).
 
     Arguments:
-        threads: the size of the executor for plain (not ``async def``) handlers and
+        threads: the size of the thread pool for plain (not ``async def``) handlers and
             for blocking work.
 
     One runtime may serve several flows. Thread safe.
@@ -46,7 +46,9 @@ class AsyncioRuntime:
 
     def __init__(self, threads: int = 32) -> None:
         self._threads = threads
-        self._executor: ThreadPoolExecutor | None = None
+        # Plain handlers and blocking work run here; a thread that waits for a job or
+        # the flow does not count against its size (see routilux._blocking).
+        self._pool = ThreadWorkerPool(threads, "routilux-aio")
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
@@ -56,22 +58,30 @@ class AsyncioRuntime:
         """Nothing to size: drivers are tasks."""
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the runtime's own loop thread and executor (new ones start when needed)."""
+        """Stop the runtime's own loop thread and release its threads (new ones start
+        when needed)."""
         with self._lock:
             loop, self._own_loop = self._own_loop, None
-            executor, self._executor = self._executor, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
-        if executor is not None:
-            executor.shutdown(wait=wait)
+        self._pool.shutdown(wait=wait)
 
-    def executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._threads, thread_name_prefix="routilux-aio"
-                )
-            return self._executor
+    def in_thread(
+        self, loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any
+    ) -> asyncio.Future[Any]:
+        """Run ``function(*args)`` on a pool thread; the result as a future of ``loop``."""
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def run() -> None:
+            try:
+                result = function(*args)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_fail, future, exc)
+            else:
+                loop.call_soon_threadsafe(_resolve, future, result)
+
+        self._pool.submit(run)
+        return future
 
     def _loop_thread(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -118,7 +128,7 @@ class AsyncioRuntime:
         return timer
 
     def submit(self, callback: Callable[..., Any], *args: Any) -> None:
-        self.executor().submit(callback, *args)
+        self._pool.submit(callback, *args)
 
     # -- running jobs -----------------------------------------------------------------
 
@@ -145,9 +155,7 @@ class AsyncioRuntime:
         loop = asyncio.get_running_loop()
         machine.loop = loop
         # Starting tells the store (which may write): not on the loop.
-        settled_before = await loop.run_in_executor(
-            self.executor(), machine.start, entry_slot, entry_params
-        )
+        settled_before = await self.in_thread(loop, machine.start, entry_slot, entry_params)
         settled = loop.create_future()
 
         machine.on_settle(settled_before, lambda: loop.call_soon_threadsafe(_set_done, settled))
@@ -186,15 +194,15 @@ class AsyncioRuntime:
                     else:
                         break
                 if capture is not None:
-                    await loop.run_in_executor(self.executor(), machine.write_checkpoint, capture)
+                    await self.in_thread(loop, machine.write_checkpoint, capture)
                     continue
                 frame = None
                 try:
                     if table[meta & (PLAIN_LIMIT - 1)]._is_async:
                         frame, result = await machine.run_async(meta, data, seq, kept)
                     else:
-                        frame, result = await loop.run_in_executor(
-                            self.executor(), machine.run_sync, meta, data, seq, kept
+                        frame, result = await self.in_thread(
+                            loop, machine.run_sync, meta, data, seq, kept
                         )
                 finally:
                     with lock:
@@ -208,7 +216,7 @@ class AsyncioRuntime:
                 for _ in range(spawn):
                     self._new_driver(loop, machine)
                 if machine.observers:
-                    await loop.run_in_executor(self.executor(), machine.tell_observers)
+                    await self.in_thread(loop, machine.tell_observers)
         finally:
             with lock:
                 machine.drivers -= 1
@@ -245,3 +253,13 @@ class _LoopTimer:
         handle = self.handle
         if handle is not None:
             self.loop.call_soon_threadsafe(handle.cancel)
+
+
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

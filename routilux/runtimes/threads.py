@@ -20,9 +20,9 @@ import asyncio
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from routilux._context import Frame
+from routilux._context import Frame, SlotInfo, current_frame
 from routilux._engine.machine import CHECKPOINTING, RUNNING_, JobMachine
 from routilux._engine.queue import PLAIN_LIMIT
 from routilux.runtimes._pool import ThreadWorkerPool
@@ -136,6 +136,11 @@ class ThreadRuntime:
         base_context = machine.base_context
         complete = machine.complete_locked
         table = machine.flow._slot_table
+        # This driver's frame, reused for its activations one after another, and the
+        # context they run in: copied afresh from the job's only when a handler changed
+        # it (comparing with a pristine copy is a check of identity when it did not).
+        frame = Frame(cast(SlotInfo, None))
+        context, pristine = _fresh_context(base_context, frame)
         settle = None
         respawn = False
         try:
@@ -156,19 +161,24 @@ class ThreadRuntime:
                                 self._loop_thread().start(machine, meta, data, seq, kept)
                                 continue
                             lock.release()
-                            frame = None
+                            done = None
                             try:
                                 if meta < PLAIN_LIMIT:
-                                    frame = Frame(infos.get(meta) or info_for(meta))
-                                    result = base_context.copy().run(call_plain, frame, data, seq)
+                                    frame.info = infos.get(meta) or info_for(meta)
+                                    frame.held = []
+                                    result = context.run(call_plain, frame, data, seq)
+                                    done = frame
+                                    if context != pristine:
+                                        context, pristine = _fresh_context(base_context, frame)
                                 else:
-                                    frame, result = run_sync(meta, data, seq, kept)
+                                    done, result = run_sync(meta, data, seq, kept)
                             finally:
                                 lock.acquire()
-                                if frame is None:  # interrupted: the job is failing
+                                if done is None:  # interrupted: the job is failing
+                                    frame.held = None
                                     machine.in_flight -= 1
                                     machine.outstanding -= 1
-                            spawn = complete(frame, result)
+                            spawn = complete(done, result)
                             if spawn:
                                 self.start_drivers(machine, spawn)
                             if machine.observers:
@@ -311,6 +321,13 @@ class _LoopThread:
                     machine.outstanding -= 1
                     machine.cond.notify_all()
         self.runtime.completed_async(machine, frame, result)
+
+
+def _fresh_context(base: Any, frame: Frame) -> tuple[Any, Any]:
+    """A copy of ``base`` whose current frame is ``frame``, and a pristine copy of it."""
+    context = base.copy()
+    context.run(current_frame.set, frame)
+    return context, context.copy()
 
 
 def _set_done(future: asyncio.Future[None]) -> None:

@@ -77,9 +77,7 @@ class Checkpoint:
         """
         from routilux._job_document import job_to_document
 
-        return job_to_document(
-            self.job_state, [*self.pending, *self.delayed], self.merge_buffers
-        )
+        return job_to_document(self.job_state, [*self.pending, *self.delayed], self.merge_buffers)
 
 
 class Checkpointer(Protocol):

@@ -47,9 +47,10 @@ class ConditionalRouter(Routine):
 
     A condition is
 
-    - a string, evaluated safely (see :mod:`routilux.builtin_routines._expressions`)
-      with the names ``data`` (the delivery), ``config`` (this router's config) and
-      ``stats`` (this router's state in the job, including ``route_counts``);
+    - a string, evaluated safely (see :doc:`/guide/builtin_routines` for what it may
+      use and its bounds) with the names ``data`` (the delivery), ``config`` (this
+      router's config) and ``stats`` (this router's state in the job, including
+      ``route_counts``);
     - a callable, called with the documented arguments: by keyword for parameters
       named ``data``, ``config`` and ``stats``, otherwise positionally as ``(data)``,
       ``(data, config)`` or ``(data, config, stats)``;
