@@ -65,6 +65,7 @@ class SlotInfo:
         "context",
         "first",
         "index",
+        "is_async",
         "job",
         "resolved",
         "routine",
@@ -93,6 +94,7 @@ class SlotInfo:
         self.runs = 0
         # Whether the emissions of its routine's events were checked to be deliverable.
         self.resolved = False
+        self.is_async: bool = slot._is_async
 
 
 class Frame:

@@ -88,7 +88,7 @@ if TYPE_CHECKING:
     from routilux.slot import Slot
     from routilux.stores.base import Checkpointer, JobStore
 
-__all__ = ["JobMachine", "describe_exception"]
+__all__ = ["DriverContext", "Failure", "JobMachine", "describe_exception"]
 
 logger = logging.getLogger("routilux")
 
@@ -125,6 +125,33 @@ class _Failed:
 
 
 _FAILED = _Failed()
+
+
+class Failure:
+    """What a failed plain attempt returns instead of a result (not handled yet)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+class DriverContext:
+    """A driver's context for its activations, copied afresh from the job's only when a
+    handler changed it: comparing with a pristine copy is a check of identity when it
+    did not (``contextvars`` contexts compare their underlying mappings)."""
+
+    __slots__ = ("base", "context", "pristine")
+
+    def __init__(self, base: Context, frame: Frame) -> None:
+        self.base = base
+        self.refresh(frame)
+
+    def refresh(self, frame: Frame) -> None:
+        context = self.base.copy()
+        context.run(current_frame.set, frame)
+        self.context = context
+        self.pristine = context.copy()
 
 
 class JobMachine:
@@ -356,7 +383,11 @@ class JobMachine:
 
     def call_plain(self, frame: Frame, data: Any, seq: int) -> Any:
         """:meth:`_call` for a first attempt without flags (the common case), run in a
-        context whose current frame is ``frame`` already (a driver's own)."""
+        context whose current frame is ``frame`` already (a driver's own).
+
+        A failure is returned as a :class:`Failure` (the caller hands it to
+        :meth:`failed` once what ran before it is committed), not handled here.
+        """
         info = frame.info
         slot = info.slot
         try:
@@ -370,12 +401,107 @@ class JobMachine:
                 self._resolve(info, frame.held)
             return result
         except Exception as exc:
-            self._attempt_failed(frame, data, 0, 0, True, seq, None, exc)
-            return _FAILED
+            frame.held = None
+            return Failure(exc)
         except BaseException as exc:
             frame.held = None
             self._fail_job(info, exc, 0, "interrupted", False)
             raise
+
+    def failed(
+        self, info: SlotInfo, data: Any, seq: int, kept: str | None, failure: Failure
+    ) -> None:
+        """Not under ``lock``: handle a failure :meth:`call_plain` returned."""
+        frame = Frame(info)
+        self._attempt_failed(frame, data, 0, 0, True, seq, kept, failure.exc)
+
+    def run_batch(
+        self,
+        metas: list[int],
+        datas: list[Any],
+        first_seq: int,
+        frame: Frame,
+        driver: DriverContext,
+        done: list[tuple[SlotInfo, Held]],
+    ) -> tuple[int, Failure | None]:
+        """Not under ``lock``: run taken plain activations one after another in this
+        thread (the sequential strategy's fast path), in the driver's context.
+
+        Stops before an activation that is not plain (retried, entry, merged, async),
+        when the job stops running (pause, cancel, failure), or after a failure. What
+        ran goes into ``done`` -- ``(info, held)`` each, for
+        :meth:`complete_batch_locked`; results are recorded at once. Returns the index where it stopped, and the
+        failure of the activation at that index, if that is why.
+        """
+        append = done.append
+        infos = self.infos
+        call = self.call_plain
+        results = self.job_state._results
+        for index, meta in enumerate(metas):
+            if self.state != RUNNING_ or meta >= PLAIN_LIMIT:
+                return index, None
+            info = infos.get(meta)
+            if info is None or info.is_async:
+                return index, None
+            frame.info = info
+            held: Held = []
+            frame.held = held
+            result = driver.context.run(call, frame, datas[index], first_seq + index)
+            if driver.context != driver.pristine:
+                driver.refresh(frame)
+            if result is not None:
+                if type(result) is Failure:
+                    return index, result
+                # At once: the next activation of the batch may read it.
+                results[info.routine_id] = result
+            append((info, held))
+        return len(metas), None
+
+    def put_back_locked(
+        self,
+        metas: list[int],
+        datas: list[Any],
+        start: int,
+        first_seq: int,
+        kept: dict[int, str],
+    ) -> None:
+        """Under ``lock``: taken activations from ``start`` on did not run: back to the
+        front of the queue in order (or dropped, if the job is stopping)."""
+        count = len(metas) - start
+        if count <= 0:
+            return
+        self.in_flight -= count
+        if self.state >= STOPPING:
+            self.outstanding -= count
+            return
+        queue = self.queue
+        queue.metas.extendleft(reversed(metas[start:]))
+        queue.datas.extendleft(reversed(datas[start:]))
+        for seq in range(first_seq + start, first_seq + len(metas)):
+            activation_id = kept.get(seq)
+            if activation_id is not None:
+                queue.ids[seq] = activation_id
+        if self.caller_waiting:
+            self.cond.notify()
+
+    def complete_batch_locked(self, done: list[tuple[SlotInfo, Held]]) -> int:
+        """Under ``lock``: commit what :meth:`run_batch` ran, in order; returns how many
+        drivers to start."""
+        count = len(done)
+        self.in_flight -= count
+        self.outstanding -= count
+        commit = self._commit_locked
+        added = 0
+        for info, held in done:
+            info.runs += 1
+            if held:
+                added += commit(held)
+        if self.checkpointer is not None:
+            self.since_checkpoint += count - 1
+            self._checkpoint_due_locked()
+        if added and (self.caller_waiting or self.drivers < self.limit):
+            return self._wake_locked(added)
+        return 0
 
     def _call(
         self, frame: Frame, data: Any, attempt: int, flags: int, seq: int, kept: str | None
@@ -491,9 +617,9 @@ class JobMachine:
         info.runs += 1
         held = frame.held
         frame.held = None
-        if result is _FAILED:
-            return 0
         if result is not None:
+            if result is _FAILED:
+                return 0
             self.job_state._results[info.routine_id] = result
         added = self._commit_locked(held) if held else 0
         if self.checkpointer is not None:

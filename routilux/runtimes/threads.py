@@ -22,8 +22,15 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
-from routilux._context import Frame, SlotInfo, current_frame
-from routilux._engine.machine import CHECKPOINTING, RUNNING_, JobMachine
+from routilux._context import Frame, SlotInfo
+from routilux._engine.machine import (
+    _FAILED,
+    CHECKPOINTING,
+    RUNNING_,
+    DriverContext,
+    Failure,
+    JobMachine,
+)
 from routilux._engine.queue import PLAIN_LIMIT
 from routilux.runtimes._pool import ThreadWorkerPool
 from routilux.runtimes._timers import TimerHandle, timers
@@ -34,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["ThreadRuntime"]
 
 _MIN_POOL_THREADS = 64
+
+#: How many activations a sequential job's driver takes at once (see ThreadRuntime.drive).
+BATCH = 64
 
 
 class ThreadRuntime:
@@ -121,26 +131,28 @@ class ThreadRuntime:
         """Run the job's queued activations until there are none left for this driver.
 
         The caller's driver also waits for work still to come (activations in flight
-        elsewhere, retry timers) and stops at the first pause.
+        elsewhere, retry timers) and stops at the first pause. Under the sequential
+        strategy it takes plain activations in batches (one lock round trip for up to
+        :data:`BATCH` of them); they still run one at a time, in order.
         """
         lock = machine.lock
         queue = machine.queue
         metas = queue.metas
+        datas = queue.datas
         next_meta = metas.popleft
-        next_data = queue.datas.popleft
+        next_data = datas.popleft
         kept_ids = queue.ids
         run_sync = machine.run_sync
         call_plain = machine.call_plain
         infos = machine.infos
         info_for = machine.info_for
-        base_context = machine.base_context
         complete = machine.complete_locked
         table = machine.flow._slot_table
+        batching = machine.limit == 1
         # This driver's frame, reused for its activations one after another, and the
-        # context they run in: copied afresh from the job's only when a handler changed
-        # it (comparing with a pristine copy is a check of identity when it did not).
+        # context they run in (see DriverContext).
         frame = Frame(cast(SlotInfo, None))
-        context, pristine = _fresh_context(base_context, frame)
+        driver = DriverContext(machine.base_context, frame)
         settle = None
         respawn = False
         try:
@@ -152,6 +164,12 @@ class ThreadRuntime:
                         if state == RUNNING_ and metas and machine.in_flight < machine.limit:
                             if caller and machine.epoch != epoch:
                                 break
+                            first = metas[0]
+                            if batching and first < PLAIN_LIMIT:
+                                info = infos.get(first)
+                                if info is not None and not info.is_async:
+                                    self._run_batch(machine, frame, driver)
+                                    continue
                             machine.in_flight += 1
                             seq = queue.appended - len(metas)
                             kept = kept_ids.pop(seq, None) if kept_ids else None
@@ -166,10 +184,13 @@ class ThreadRuntime:
                                 if meta < PLAIN_LIMIT:
                                     frame.info = infos.get(meta) or info_for(meta)
                                     frame.held = []
-                                    result = context.run(call_plain, frame, data, seq)
+                                    result = driver.context.run(call_plain, frame, data, seq)
+                                    if driver.context != driver.pristine:
+                                        driver.refresh(frame)
+                                    if type(result) is Failure:
+                                        machine.failed(frame.info, data, seq, kept, result)
+                                        result = _FAILED
                                     done = frame
-                                    if context != pristine:
-                                        context, pristine = _fresh_context(base_context, frame)
                                 else:
                                     done, result = run_sync(meta, data, seq, kept)
                             finally:
@@ -214,6 +235,7 @@ class ThreadRuntime:
                             continue
                         break
                 finally:
+                    frame.held = None  # late emissions of threads handlers started go in
                     machine.drivers -= 1
                     settle = machine.settle_check_locked()
                     if (
@@ -231,6 +253,65 @@ class ThreadRuntime:
                 machine.finish(settle)
             if respawn:
                 self._pool.submit(self.drive, machine, False)
+
+    def _run_batch(self, machine: JobMachine, frame: Frame, driver: DriverContext) -> None:
+        """Under the machine's lock (released while handlers run): take up to
+        :data:`BATCH` queued activations, run the plain ones in order, commit them, and
+        put back what did not run."""
+        queue = machine.queue
+        metas, datas = queue.metas, queue.datas
+        count = min(len(metas), BATCH)
+        checkpointer = machine.checkpointer
+        if checkpointer is not None:
+            # A checkpoint is due after every ``every`` activations: never run past it.
+            count = max(1, min(count, checkpointer.every - machine.since_checkpoint))
+        first_seq = queue.appended - len(metas)
+        taken_metas = [metas.popleft() for _ in range(count)]
+        taken_datas = [datas.popleft() for _ in range(count)]
+        kept: dict[int, str] = {}
+        if queue.ids:
+            for seq in range(first_seq, first_seq + count):
+                if seq in queue.ids:
+                    kept[seq] = queue.ids.pop(seq)
+        machine.in_flight += count
+        lock = machine.lock
+        done: list[Any] = []
+        stop = 0
+        failure: Failure | None = None
+        lock.release()
+        try:
+            stop, failure = machine.run_batch(
+                taken_metas, taken_datas, first_seq, frame, driver, done
+            )
+        except BaseException:
+            stop = len(done) + 1  # the interrupted one failed the job; it is done
+            with lock:
+                machine.in_flight -= 1
+                machine.outstanding -= 1
+            raise
+        finally:
+            lock.acquire()
+            spawn = machine.complete_batch_locked(done)
+            if failure is not None:
+                info = frame.info
+                lock.release()
+                try:
+                    seq = first_seq + stop
+                    machine.failed(info, taken_datas[stop], seq, kept.get(seq), failure)
+                finally:
+                    lock.acquire()
+                frame.held = None
+                spawn += machine.complete_locked(frame, _FAILED)
+                stop += 1
+            machine.put_back_locked(taken_metas, taken_datas, stop, first_seq, kept)
+        if spawn:
+            self.start_drivers(machine, spawn)
+        if machine.observers:
+            lock.release()
+            try:
+                machine.tell_observers()
+            finally:
+                lock.acquire()
 
     # -- async handlers ---------------------------------------------------------------
 
@@ -321,13 +402,6 @@ class _LoopThread:
                     machine.outstanding -= 1
                     machine.cond.notify_all()
         self.runtime.completed_async(machine, frame, result)
-
-
-def _fresh_context(base: Any, frame: Frame) -> tuple[Any, Any]:
-    """A copy of ``base`` whose current frame is ``frame``, and a pristine copy of it."""
-    context = base.copy()
-    context.run(current_frame.set, frame)
-    return context, context.copy()
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
