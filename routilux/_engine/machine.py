@@ -430,8 +430,9 @@ class JobMachine:
         Stops before an activation that is not plain (retried, entry, merged, async),
         when the job stops running (pause, cancel, failure), or after a failure. What
         ran goes into ``done`` -- ``(info, held)`` each, for
-        :meth:`complete_batch_locked`; results are recorded at once. Returns the index where it stopped, and the
-        failure of the activation at that index, if that is why.
+        :meth:`complete_batch_locked`; results are recorded at once. Returns the index
+        where it stopped, and the failure of the activation at that index, if that is
+        why.
         """
         append = done.append
         infos = self.infos
