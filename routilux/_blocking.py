@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-__all__ = ["Compensating", "blocking", "register_thread"]
+__all__ = ["Compensating", "SettleFlag", "blocking", "register_thread"]
 
 
 class Compensating(Protocol):
@@ -48,3 +48,52 @@ def blocking() -> Iterator[None]:
         yield
     finally:
         pool.thread_unblocks()
+
+
+_event_lock = threading.Lock()
+
+
+class SettleFlag:
+    """A flag that threads can wait for, like :class:`threading.Event`, but costing
+    nothing until somebody waits: the Event (and its Condition) is made for the first
+    waiter only. Most jobs are never waited for by anyone but their driver.
+
+    ``set`` and ``clear`` may be called from any thread; so may ``wait``.
+    """
+
+    __slots__ = ("_event", "_flag")
+
+    def __init__(self, flag: bool = False) -> None:
+        self._flag = flag
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        self._flag = True
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def clear(self) -> None:
+        self._flag = False
+        event = self._event
+        if event is not None:
+            event.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._flag:
+            return True
+        event = self._event
+        if event is None:
+            with _event_lock:
+                event = self._event
+                if event is None:
+                    event = threading.Event()
+                    self._event = event
+                    # A set() that ran before the event existed is not lost: the flag
+                    # is read again once the event is in place.
+                    if self.is_set():
+                        event.set()
+        return event.wait(timeout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from time import time
 from typing import Any
 
 from routilux._hybrid import hybridmethod
@@ -28,13 +29,76 @@ class ExecutionTracker:
 
     def __init__(self, flow_id: str = "") -> None:
         self.flow_id = flow_id
-        #: routine id -> one dict per recorded run of that routine.
-        self.routine_executions: dict[str, list[dict[str, Any]]] = {}
+        self._executions: dict[str, list[dict[str, Any]]] = {}
+        # Records not formatted yet (a job's tracker is written on every job and read
+        # rarely): ("start" | "end" | "run", arguments...) in the order they came.
+        self._unformatted: list[tuple[Any, ...]] = []
         #: Never filled by the engine; free for your own figures.
         self.performance_metrics: dict[str, Any] = {}
         self._recorded_events: list[dict[str, Any]] = []
         self._derive_events: Callable[[], list[dict[str, Any]]] | None = None
-        self._lock = threading.Lock()
+        # Reentrant: the document writers hold it while they read routine_executions.
+        self._lock = threading.RLock()
+
+    @property
+    def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
+        """routine id -> one dict per recorded run of that routine (the tracker's own
+        dict: ``routine_id``, ``start_time``, ``params``, ``status``, and when it ended
+        ``end_time`` and ``execution_time``)."""
+        with self._lock:
+            if self._unformatted:
+                self._format_locked()
+            return self._executions
+
+    @routine_executions.setter
+    def routine_executions(self, executions: dict[str, list[dict[str, Any]]]) -> None:
+        with self._lock:
+            self._unformatted.clear()
+            self._executions = executions
+
+    def _format_locked(self) -> None:
+        executions = self._executions
+        for entry in self._unformatted:
+            kind, routine_id = entry[0], entry[1]
+            if kind == "start":
+                _, _, moment, params = entry
+                executions.setdefault(routine_id, []).append(
+                    {
+                        "routine_id": routine_id,
+                        "start_time": _iso(moment),
+                        "params": params or {},
+                        "status": "running",
+                    }
+                )
+            elif kind == "end":
+                _, _, moment, status, result, error = entry
+                runs = executions.get(routine_id)
+                if not runs:
+                    continue
+                record = runs[-1]
+                end = datetime.fromtimestamp(moment)
+                record["end_time"] = end.isoformat()
+                record["status"] = status
+                if result is not None:
+                    record["result"] = result
+                if error is not None:
+                    record["error"] = error
+                start = datetime.fromisoformat(record["start_time"])
+                record["execution_time"] = (end - start).total_seconds()
+            else:
+                _, _, start_moment, end_moment, activations, status = entry
+                executions.setdefault(routine_id, []).append(
+                    {
+                        "routine_id": routine_id,
+                        "start_time": _iso(start_moment),
+                        "params": {},
+                        "status": status,
+                        "end_time": _iso(end_moment),
+                        "execution_time": end_moment - start_moment,
+                        "activations": activations,
+                    }
+                )
+        self._unformatted.clear()
 
     @property
     def event_flow(self) -> list[dict[str, Any]]:
@@ -48,14 +112,7 @@ class ExecutionTracker:
     def record_routine_start(self, routine_id: str, params: dict[str, Any] | None = None) -> None:
         """Open a run record for ``routine_id``."""
         with self._lock:
-            self.routine_executions.setdefault(routine_id, []).append(
-                {
-                    "routine_id": routine_id,
-                    "start_time": datetime.now().isoformat(),
-                    "params": params or {},
-                    "status": "running",
-                }
-            )
+            self._unformatted.append(("start", routine_id, time(), params))
 
     def record_routine_end(
         self,
@@ -65,39 +122,17 @@ class ExecutionTracker:
         error: str | None = None,
     ) -> None:
         """Close the last run record of ``routine_id`` (ignored if there is none)."""
-        end = datetime.now()
         with self._lock:
-            runs = self.routine_executions.get(routine_id)
-            if not runs:
-                return
-            record = runs[-1]
-            record["end_time"] = end.isoformat()
-            record["status"] = status
-            if result is not None:
-                record["result"] = result
-            if error is not None:
-                record["error"] = error
-            start = datetime.fromisoformat(record["start_time"])
-            record["execution_time"] = (end - start).total_seconds()
+            self._unformatted.append(("end", routine_id, time(), status, result, error))
 
     def _record_run(
         self, routine_id: str, start: float, end: float, activations: int, status: str
     ) -> None:
         """Add a finished record for a non-entry routine that ran in the job (the engine
-        calls it when the job ends): its first start, last end, activation count, and
-        ``"completed"`` or the status its last failure gave it."""
+        calls it when the job ends): its first start, the job's end, its activation
+        count, and ``"completed"`` or the status its last failure gave it."""
         with self._lock:
-            self.routine_executions.setdefault(routine_id, []).append(
-                {
-                    "routine_id": routine_id,
-                    "start_time": datetime.fromtimestamp(start).isoformat(),
-                    "params": {},
-                    "status": status,
-                    "end_time": datetime.fromtimestamp(end).isoformat(),
-                    "execution_time": end - start,
-                    "activations": activations,
-                }
-            )
+            self._unformatted.append(("run", routine_id, start, end, activations, status))
 
     def record_event(
         self,
@@ -120,8 +155,7 @@ class ExecutionTracker:
 
     def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
         """Counts and timings of ``routine_id``'s recorded runs, or None."""
-        with self._lock:
-            runs = list(self.routine_executions.get(routine_id) or ())
+        runs = list(self.routine_executions.get(routine_id) or ())
         if not runs:
             return None
         completed = sum(1 for r in runs if r.get("status") == "completed")
@@ -139,8 +173,7 @@ class ExecutionTracker:
 
     def get_flow_performance(self) -> dict[str, Any]:
         """Totals over all routines with recorded runs."""
-        with self._lock:
-            routine_ids = list(self.routine_executions)
+        routine_ids = list(self.routine_executions)
         averages = []
         for routine_id in routine_ids:
             performance = self.get_routine_performance(routine_id)
@@ -190,3 +223,7 @@ class ExecutionTracker:
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment).isoformat()

@@ -562,7 +562,8 @@ class Flow:
         """The caller's context for a new job's handlers, without any outer job's frame
         (a job started from a handler must not keep the outer job alive)."""
         context = copy_context()
-        context.run(current_frame.set, None)
+        if context.get(current_frame) is not None:
+            context.run(current_frame.set, None)
         return context
 
     def cancel(self, job_state: JobState, reason: str = "") -> None:

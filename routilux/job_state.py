@@ -19,7 +19,7 @@ from time import time
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import uuid4
 
-from routilux._blocking import blocking
+from routilux._blocking import SettleFlag, blocking
 from routilux._context import current_frame
 from routilux._history import History, record_name
 from routilux._hybrid import hybridmethod
@@ -134,8 +134,7 @@ class JobState:
         self._updated = time()
         self._lock = threading.RLock()
         # Set whenever no work of the job is in progress (see wait_for_completion).
-        self._settled = threading.Event()
-        self._settled.set()
+        self._settled = SettleFlag(True)
         # The engine's machine that drives (or last drove) the job in this process.
         self._machine: Any = None
         # routine id -> slot name -> merge buffer, kept here while the job is paused.

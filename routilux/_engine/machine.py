@@ -117,6 +117,10 @@ _inline_depth = threading.local()
 
 _set_frame = current_frame.set
 
+# Activation ids: unique per process (a random token) and per run in it (a number).
+_PROCESS_TOKEN = secrets.token_hex(4)
+_run_numbers = itertools.count(1)
+
 
 class _Failed:
     """What a failed attempt returns instead of a result (the failure is handled)."""
@@ -157,6 +161,38 @@ class DriverContext:
 class JobMachine:
     """The machine of one job (see the module documentation)."""
 
+    # Starting values of the scalar bookkeeping: class attributes until first set, so
+    # a new machine (one per job) costs fewer assignments.
+    _cond: threading.Condition | None = None  # made when somebody first waits
+    outstanding = 0
+    in_flight = 0
+    #: Driver loops the runtime runs for this job (counted by the runtime).
+    drivers = 0
+    state = PAUSED_
+    caller_waiting = False
+    # Bumped each time the job settles; callers wait for it to move.
+    settle_count = 0
+    # Bumped each time a pause takes effect; a caller driver stops driving then.
+    epoch = 0
+    resuming_thread: int | None = None
+    pause_request: tuple[str, Any] | None = None
+    cancel_request: str | None = None
+    final_status = COMPLETED
+    entry_failed = False
+    # Checkpoints (see the module documentation).
+    checkpointer: Checkpointer | None = None
+    writing = False
+    since_checkpoint = 0
+    reported_seq: int | None = None
+    # The store is told things in the order the machine decided them: each store call
+    # has a turn, taken under the lock; a call whose turn has passed is skipped.
+    store_turns = 0
+    store_applied = -1
+    # The job's settle is being recorded by the store (its state is final for now).
+    recording = False
+    #: The event loop that drives the job, for runtimes that use one.
+    loop: Any = None
+
     def __init__(
         self,
         flow: Flow,
@@ -179,24 +215,8 @@ class JobMachine:
         self.bound = bound
         self.raise_when_full = on_full == "raise"
         self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
         self.queue = ActivationQueue()
-        self.outstanding = 0
-        self.in_flight = 0
-        #: Driver loops the runtime runs for this job (counted by the runtime).
-        self.drivers = 0
-        self.state = PAUSED_
-        self.caller_waiting = False
-        # Bumped each time the job settles; callers wait for it to move.
-        self.settle_count = 0
-        # Bumped each time a pause takes effect; a caller driver stops driving then.
-        self.epoch = 0
-        self.resuming_thread: int | None = None
-        self.pause_request: tuple[str, Any] | None = None
-        self.cancel_request: str | None = None
-        self.final_status = COMPLETED
         self.entry_routine_id: str | None = job_state.current_routine_id
-        self.entry_failed = False
         self.started_at = time()
         self.infos: dict[int, SlotInfo] = {}
         self.buffers: dict[int, Any] = {}
@@ -206,27 +226,36 @@ class JobMachine:
         # routine id -> the status its last failure in this run gave it (for the tracker).
         self.failures: dict[str, str] = {}
         # Activation ids of this run: the prefix plus the queue's sequence number.
-        self.id_prefix = secrets.token_hex(4) + "."
+        self.id_prefix = f"{_PROCESS_TOKEN}{next(_run_numbers):x}."
         self._record = job_state._history.write
         # Observers of emitted events, told after the lock is released.
         self.observers: list[tuple[Event, Any, dict[str, Any]]] = []
-        # Checkpoints (see the module documentation).
-        self.checkpointer: Checkpointer | None = None
-        self.writing = False
-        self.since_checkpoint = 0
         self.last_checkpoint = monotonic()
-        self.reported_seq: int | None = None
-        # The store is told things in the order the machine decided them: each store
-        # call has a turn, taken under the lock; a call whose turn has passed is skipped.
-        self.store_turns = 0
-        self.store_applied = -1
         self.store_lock = threading.Lock()
-        # The job's settle is being recorded by the store (its state is final for now).
-        self.recording = False
         # (settle count, callback): called once the job settles past that count.
         self.settle_callbacks: list[tuple[int, Callable[[], object]]] = []
-        #: The event loop that drives the job, for runtimes that use one.
-        self.loop: Any = None
+
+    # -- waiting ----------------------------------------------------------------------
+
+    @property
+    def cond(self) -> threading.Condition:
+        """The condition on ``lock`` that waiters wait on (use it with ``lock`` held)."""
+        cond = self._cond
+        if cond is None:
+            cond = self._cond = threading.Condition(self.lock)
+        return cond
+
+    def notify_all_locked(self) -> None:
+        """Under ``lock``: wake every waiter (if there is any)."""
+        cond = self._cond
+        if cond is not None:
+            cond.notify_all()
+
+    def notify_locked(self) -> None:
+        """Under ``lock``: wake one waiter (if there is any)."""
+        cond = self._cond
+        if cond is not None:
+            cond.notify()
 
     # -- attaching --------------------------------------------------------------------
 
@@ -483,7 +512,7 @@ class JobMachine:
             if activation_id is not None:
                 queue.ids[seq] = activation_id
         if self.caller_waiting:
-            self.cond.notify()
+            self.notify_locked()
 
     def complete_batch_locked(self, done: list[tuple[SlotInfo, Held]]) -> int:
         """Under ``lock``: commit what :meth:`run_batch` ran, in order; returns how many
@@ -694,7 +723,7 @@ class JobMachine:
             return 0
         if self.caller_waiting:
             self.caller_waiting = False
-            self.cond.notify()
+            self.notify_locked()
             return 0
         spare = min(self.limit - self.drivers, len(self.queue), self.limit - self.in_flight)
         if spare <= 0:
@@ -778,7 +807,7 @@ class JobMachine:
                 ran, result = self.run_sync(meta, data, seq, kept)
                 with self.lock:
                     spawn = self.complete_locked(ran, result)
-                    self.cond.notify_all()
+                    self.notify_all_locked()
                 if spawn:
                     self.runtime.start_drivers(self, spawn)
         finally:
@@ -1010,7 +1039,7 @@ class JobMachine:
         self.final_status = status
         self.job_state.status = status
         self._discard_locked()
-        self.cond.notify_all()
+        self.notify_all_locked()
 
     def _discard_locked(self) -> None:
         self.outstanding -= len(self.queue) + len(self.timers)
@@ -1122,7 +1151,7 @@ class JobMachine:
         with self.lock:
             if self.state == CHECKPOINTING:
                 self.state = RUNNING_
-                self.cond.notify_all()
+                self.notify_all_locked()
             spawn = self.reserve_drivers_locked(False) if go_on else 0
         if spawn:
             self.runtime.start_drivers(self, spawn)
@@ -1223,7 +1252,7 @@ class JobMachine:
             handle.cancel()
             self.queue.push(meta, data, activation_id)
         self.timers.clear()
-        self.cond.notify_all()
+        self.notify_all_locked()
         return self._settle_check_locked()
 
     def cancel(self, reason: str) -> None:
@@ -1268,7 +1297,7 @@ class JobMachine:
                 job_state.deferred_events.clear()
                 job_state._merge_buffers.clear()
             self.outstanding = 0
-        self.cond.notify_all()
+        self.notify_all_locked()
         return self._settle_check_locked()
 
     def resume(self, emit_deferred: bool = True) -> int:
@@ -1292,7 +1321,7 @@ class JobMachine:
                         self.cond.wait()
             if self.state == PAUSING:
                 self.state = RUNNING_
-                self.cond.notify_all()
+                self.notify_all_locked()
                 job_state._set_running()
                 return self.settle_count
             if self.state != PAUSED_:
@@ -1376,7 +1405,7 @@ class JobMachine:
                 self.state = RUNNING_
             self.outstanding -= 1  # the hold taken in resume()
             self.resuming_thread = None
-            self.cond.notify_all()
+            self.notify_all_locked()
         if failure is not None:
             # A deferred event could not be delivered: the job cannot go on as
             # recorded, so it fails (and the caller of resume sees why).
@@ -1441,7 +1470,7 @@ class JobMachine:
             self.cancel_request = self.pause_request = None
             if cancel is None:
                 job_state._settled.set()
-            self.cond.notify_all()
+            self.notify_all_locked()
         if cancel is not None:
             self.cancel(cancel)  # asked for during the resume: it still happens
 
@@ -1507,7 +1536,7 @@ class JobMachine:
             self._park_queue_locked()
             self.state = PAUSE_SETTLING
             self.epoch += 1
-            self.cond.notify_all()  # pause() callers: the pending work is parked now
+            self.notify_all_locked()  # pause() callers: the pending work is parked now
             return SETTLE_PAUSED
         if state == STOPPING:
             self.state = DONE
@@ -1596,7 +1625,7 @@ class JobMachine:
                     job_state._settled.set()
                     self.settle_count += 1
                     callbacks, self.settle_callbacks = self.settle_callbacks, []
-                self.cond.notify_all()
+                self.notify_all_locked()
             for _, callback in callbacks:
                 callback()
         if follow_up is not None:

@@ -229,7 +229,7 @@ class AsyncioRuntime:
                 ):
                     machine.drivers += 1
                     respawn = 1
-                machine.cond.notify_all()
+                machine.notify_all_locked()
             if respawn:
                 self._new_driver(loop, machine)
             if settle is not None:

@@ -338,7 +338,7 @@ class ThreadRuntime:
                     settle = machine.settle_check_locked()
                     if machine.state == RUNNING_ and machine.queue.metas and not spawn:
                         spawn = machine.reserve_drivers_locked(False)
-            machine.cond.notify_all()  # a waiting caller driver re-checks its job
+            machine.notify_all_locked()  # a waiting caller driver re-checks its job
         if spawn:
             self.start_drivers(machine, spawn)
         if machine.observers:
@@ -400,7 +400,7 @@ class _LoopThread:
                 with machine.lock:
                     machine.in_flight -= 1
                     machine.outstanding -= 1
-                    machine.cond.notify_all()
+                    machine.notify_all_locked()
         self.runtime.completed_async(machine, frame, result)
 
 
