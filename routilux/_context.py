@@ -48,6 +48,11 @@ class RunningJob(Protocol):
     def emit_now(self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]) -> None:
         """An emission handed downstream at once (a streaming source)."""
 
+    async def emit_now_async(
+        self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]
+    ) -> None:
+        """:meth:`emit_now` from an ``async def`` handler (awaits room in the queue)."""
+
     def deliver(self, frame: Frame, slot: Slot, data: dict[str, Any]) -> None:
         """A ``Slot.receive`` made by a handler of the job."""
 

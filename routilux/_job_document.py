@@ -17,7 +17,7 @@ checks the same shapes, so a document that could not be loaded is never written.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,18 +34,27 @@ from routilux._documents import (
 from routilux._history import MAX_HISTORY_LIMIT, RecordName, record_name
 from routilux._values import decode_value, describe, describe_exception, encode_value
 from routilux.activation import Activation
-from routilux.exceptions import SerializationError
+from routilux.exceptions import InvalidPayloadError, SerializationError
 from routilux.execution_tracker import ExecutionTracker
 from routilux.job_state import ALL_STATUSES, JobState
 
 __all__ = [
+    "RECORD_KINDS",
+    "RECORD_MARK",
+    "assemble_job",
     "check_tracker",
+    "decode_activations",
     "decode_pending",
-    "encode_history_rows",
     "encode_pending",
+    "history_since",
+    "job_snapshot",
     "job_to_document",
     "populate_job",
+    "records_since",
 ]
+
+#: An encoder of data values: ``encode(value, path)`` (:func:`encode_value`'s signature).
+Encode = Callable[[Any, str], Any]
 
 
 def _iso(moment: float) -> str:
@@ -209,6 +218,36 @@ def _check_id_keys(mapping: dict[Any, Any], what: str, where: str) -> None:
             raise SerializationError(f"{what} must be strings, not {describe(key)}", where)
 
 
+def _check_pending(entries: Iterable[Any], where: str) -> None:
+    for index, entry in enumerate(entries):
+        at = f"{where}[{index}]"
+        if not isinstance(entry, Mapping):
+            raise SerializationError("a pending activation must be an Activation", at)
+        _check_retry_count(entry.get("retry_count") or 0, f"{at}.retry_count")
+
+
+def _check_record(job: JobState, merge_buffers: Mapping[Any, Any]) -> None:
+    """The checks of :func:`check_job` that cost nothing per history record or log
+    entry (ids, status, routine states, merge buffers, result keys)."""
+    for name in ("job_id", "flow_id"):
+        if type(getattr(job, name)) is not str:
+            raise SerializationError(f"{name} must be a string", f"$.{name}")
+    if job.status not in ALL_STATUSES:
+        raise SerializationError(f"unknown status {describe(job.status)}", "$.status")
+    for routine_id, state in list(job.routine_states.items()):
+        if not isinstance(routine_id, str) or not isinstance(state, dict):
+            raise SerializationError(
+                "routine states map routine ids to dicts",
+                f"$.routine_states[{describe(routine_id)}]",
+            )
+    for routine_id, slots in merge_buffers.items():
+        where = f"$.merge_buffers[{describe(routine_id)}]"
+        if not isinstance(routine_id, str) or not isinstance(slots, Mapping):
+            raise SerializationError("merge buffers map routine ids to slot names", where)
+        _check_id_keys(dict(slots), "slot names", where)
+    _check_id_keys(job._results, "result keys (routine ids)", "$.results")
+
+
 def check_job(job: JobState) -> None:
     """Check the parts of a live job that loading checks beyond their JSON types, so
     that saving never writes a document a loader would refuse.
@@ -216,31 +255,10 @@ def check_job(job: JobState) -> None:
     Raises:
         SerializationError: naming the first problem and where it would be written.
     """
-    entries: list[Any] = list(job.pending_tasks)
-    for index, entry in enumerate(entries):
-        where = f"$.pending_tasks[{index}]"
-        if not isinstance(entry, Mapping):
-            raise SerializationError("a pending activation must be an Activation", where)
-        _check_retry_count(entry.get("retry_count") or 0, f"{where}.retry_count")
-    for name in ("job_id", "flow_id"):
-        if type(getattr(job, name)) is not str:
-            raise SerializationError(f"{name} must be a string", f"$.{name}")
-    if job.status not in ALL_STATUSES:
-        raise SerializationError(f"unknown status {describe(job.status)}", "$.status")
-    for routine_id, state in job.routine_states.items():
-        if not isinstance(routine_id, str) or not isinstance(state, dict):
-            raise SerializationError(
-                "routine states map routine ids to dicts",
-                f"$.routine_states[{describe(routine_id)}]",
-            )
-    for routine_id, slots in job._merge_buffers.items():
-        where = f"$.merge_buffers[{describe(routine_id)}]"
-        if not isinstance(routine_id, str) or not isinstance(slots, dict):
-            raise SerializationError("merge buffers map routine ids to slot names", where)
-        _check_id_keys(slots, "slot names", where)
-    for name in ("shared_log", "output_log", "errors", "pause_points"):
+    _check_pending(job.pending_tasks, "$.pending_tasks")
+    _check_record(job, job._merge_buffers)
+    for name in RECORD_KINDS:
         _check_objects(getattr(job, name), f"$.{name}")
-    _check_id_keys(job._results, "result keys (routine ids)", "$.results")
     tracker = job.execution_tracker
     with tracker._lock:
         check_tracker(
@@ -252,15 +270,24 @@ def check_job(job: JobState) -> None:
         )
 
 
-def encode_pending(entries: list[Any], where: str) -> list[dict[str, Any]]:
+#: The append-only lists of a job besides its history, in document order.
+RECORD_KINDS = ("shared_log", "output_log", "errors", "pause_points")
+
+#: The fifth item of a history row that is not an emission.
+RECORD_MARK = "record"
+
+
+def encode_pending(
+    entries: Iterable[Any], where: str, encode: Encode = encode_value
+) -> list[dict[str, Any]]:
     """Pending activations (:class:`~routilux.activation.Activation`, or 0.9-style dicts
-    with the same keys) as document objects."""
+    with the same keys) as document objects; ``encode`` encodes their data."""
     encoded = []
     for index, entry in enumerate(entries):
         item = {
             "slot_routine_id": entry.get("slot_routine_id"),
             "slot_name": entry.get("slot_name"),
-            "data": encode_value(entry.get("data"), f"{where}[{index}].data"),
+            "data": encode(entry.get("data"), f"{where}[{index}].data"),
             "retry_count": int(entry.get("retry_count") or 0),
             "merged": bool(entry.get("merged")),
             "is_entry": bool(entry.get("is_entry")),
@@ -294,22 +321,209 @@ def decode_pending(docs: list[PendingDoc], where: str) -> list[Activation]:
     return pending
 
 
-def encode_history_rows(rows: list[tuple[str, str, Any, float]], start: int) -> list[list[Any]]:
-    """History rows as ``[routine_id, event_name, data, time]``; a row that is not an
-    emission (see :class:`~routilux._history.RecordName`) gets a fifth item,
-    ``"record"``."""
-    encoded = []
-    for i, (routine_id, event_name, data, t) in enumerate(rows):
-        row = [routine_id, str(event_name), encode_value(data, f"$.execution_history[{start + i}]")]
-        row.append(_iso(t))
-        if isinstance(event_name, RecordName):
-            row.append(RECORD_MARK)
-        encoded.append(row)
-    return encoded
+def decode_activations(entries: Any, where: str) -> list[Activation]:
+    """Document objects (``pending_tasks`` entries) as activations, checked as loading
+    a job checks them.
+
+    Raises:
+        SerializationError: naming the first problem and where it is (``where`` is the
+            path of the list).
+    """
+    try:
+        docs = structure(entries, list[PendingDoc], "pending activations")
+    except SerializationError as exc:
+        path = exc.path
+        if path is None or not path.startswith("$"):
+            raise
+        message = str(exc).removesuffix(f" (at {path})")
+        raise SerializationError(message, where + path[1:]) from None
+    return decode_pending(docs, where)
 
 
-#: The fifth item of a history row that is not an emission.
-RECORD_MARK = "record"
+def history_since(
+    job: JobState, index: int, encode: Encode = encode_value
+) -> tuple[int, list[list[Any]]]:
+    """The job's history rows from absolute position ``index`` on (0: the first record
+    ever written), as ``[routine_id, event_name, data, time]`` with the time in seconds
+    since the epoch and a fifth item ``"record"`` for a row that is not an emission;
+    and the position of the first row returned (later than ``index`` when the
+    history limit dropped some).
+
+    Raises:
+        SerializationError: for data that cannot be stored, naming the row.
+    """
+    _check_index("history_since", index)
+    first, rows = job._history.rows_since(index)
+    encoded: list[list[Any]] = []
+    append = encoded.append
+    mark = RECORD_MARK
+    for routine_id, event_name, data, moment in rows:
+        try:
+            # One path for all rows: formatting each row's own costs more than the
+            # encoding of a typical payload. A failure is encoded again, for its path.
+            value = encode(data, "$.execution_history")
+        except SerializationError:
+            encode_value(data, f"$.execution_history[{first + len(encoded)}][2]")
+            raise
+        if type(event_name) is str:
+            append([routine_id, event_name, value, moment])
+        elif isinstance(event_name, RecordName):
+            append([routine_id, str(event_name), value, moment, mark])
+        else:
+            append([routine_id, str(event_name), value, moment])
+    return first, encoded
+
+
+def records_since(job: JobState, kind: str, index: int) -> list[Any]:
+    """The entries of the job's list ``kind`` (one of :data:`RECORD_KINDS`) from
+    ``index`` on, encoded.
+
+    Raises:
+        InvalidPayloadError: ``kind`` is not one of :data:`RECORD_KINDS`, or ``index``
+            is not an int >= 0.
+        SerializationError: for an entry that cannot be stored, naming it.
+    """
+    if kind not in RECORD_KINDS:
+        raise InvalidPayloadError(
+            f"records_since: kind must be one of {', '.join(RECORD_KINDS)}, not {describe(kind)}"
+        )
+    _check_index("records_since", index)
+    if kind == "shared_log":
+        # Formats the timestamps the log owes its entries, under the job's lock.
+        entries: list[Any] = job.shared_log
+    else:
+        entries = getattr(job, kind)
+    with job._lock:
+        fresh = entries[index:]
+    return [encode_value(entry, f"$.{kind}[{index + i}]") for i, entry in enumerate(fresh)]
+
+
+def _check_index(function: str, index: Any) -> None:
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise InvalidPayloadError(f"{function}: index must be an int >= 0, not {describe(index)}")
+
+
+def job_snapshot(
+    job: JobState,
+    merge_buffers: Mapping[str, Mapping[str, Any]] | None = None,
+    encode: Encode = encode_value,
+) -> dict[str, Any]:
+    """The job's document without ``format``, ``version``, ``execution_history``,
+    the lists of :data:`RECORD_KINDS` and ``pending_tasks``: what changes in place
+    while a job runs. ``merge_buffers`` replaces the job's own (a checkpoint's).
+
+    Raises:
+        SerializationError: for data that cannot be stored, naming where it is.
+    """
+    buffers = job._merge_buffers if merge_buffers is None else merge_buffers
+    tracker = job.execution_tracker
+    with job._lock, tracker._lock:
+        _check_record(job, buffers)
+        return {
+            "job_id": job.job_id,
+            "flow_id": job.flow_id,
+            "status": job.status,
+            "current_routine_id": job.current_routine_id,
+            "created_at": job.created_at.isoformat(),
+            "updated_at": _iso(job._updated),
+            "routine_states": encode_value(job.routine_states, "$.routine_states"),
+            "shared_data": encode_value(job.shared_data, "$.shared_data"),
+            "deferred_events": encode_deferred(job.deferred_events, encode),
+            "merge_buffers": encode_value(
+                {routine_id: dict(slots) for routine_id, slots in buffers.items()},
+                "$.merge_buffers",
+            ),
+            "results": encode_value(job._results, "$.results"),
+            "history_limit": job.history_limit,
+            "history_dropped": job.history_dropped,
+            "execution_tracker": encode_tracker(tracker),
+        }
+
+
+# The keys of a job document, in the order it is written.
+_JOB_KEYS = (
+    "format",
+    "version",
+    "job_id",
+    "flow_id",
+    "status",
+    "current_routine_id",
+    "created_at",
+    "updated_at",
+    "routine_states",
+    "shared_data",
+    *RECORD_KINDS,
+    "deferred_events",
+    "pending_tasks",
+    "merge_buffers",
+    "results",
+    "history_limit",
+    "history_dropped",
+    "execution_history",
+    "execution_tracker",
+)
+
+
+def assemble_job(
+    snapshot: Mapping[str, Any],
+    history: Iterable[Sequence[Any]],
+    lists: Mapping[str, Sequence[Any]],
+    pending: Sequence[Any],
+    history_dropped: int | None = None,
+) -> dict[str, Any]:
+    """A ``routilux.job`` document from its parts: a :func:`job_snapshot`, history rows
+    as :func:`history_since` gives them (times in seconds), the encoded lists by kind
+    (a kind left out is empty) and encoded pending activations. ``history_dropped``
+    replaces the snapshot's. Keys of the snapshot that are not part of a job document
+    are left out. The rest is checked when the document is loaded.
+
+    Raises:
+        SerializationError: a history row that is not ``[routine_id, event_name, data,
+            time]`` (and ``"record"``) with a time that can be written as a date,
+            naming the row.
+        InvalidPayloadError: ``lists`` has a kind not in :data:`RECORD_KINDS`.
+    """
+    unknown = [describe(kind) for kind in lists if kind not in RECORD_KINDS]
+    if unknown:
+        raise InvalidPayloadError(
+            f"job_document: unknown record kinds {', '.join(unknown)} (the kinds are "
+            f"{', '.join(RECORD_KINDS)})"
+        )
+    rows = []
+    for index, row in enumerate(history):
+        where = f"$.execution_history[{index}]"
+        if not isinstance(row, (list, tuple)) or not (
+            len(row) == 4 or (len(row) == 5 and row[4] == RECORD_MARK)
+        ):
+            raise SerializationError(
+                f"a history row is [routine_id, event_name, data, time] (and \"record\" for "
+                f"a row that is not an emission), not {describe(row)}",
+                where,
+            )
+        moment = row[3]
+        if isinstance(moment, bool) or not isinstance(moment, (int, float)):
+            raise SerializationError(
+                f"a history row's time is {describe(moment)}, not seconds since the epoch",
+                f"{where}[3]",
+            )
+        try:
+            stamp = _iso(moment)
+        except (ValueError, OverflowError, OSError):
+            raise SerializationError(
+                f"a history row's time {describe(moment)} is out of range", f"{where}[3]"
+            ) from None
+        rows.append([row[0], row[1], row[2], stamp, *row[4:]])
+    parts: dict[str, Any] = {key: snapshot[key] for key in _JOB_KEYS if key in snapshot}
+    parts.update({kind: list(lists.get(kind, ())) for kind in RECORD_KINDS})
+    parts.update(
+        format=JOB_FORMAT,
+        version=VERSION,
+        pending_tasks=list(pending),
+        execution_history=rows,
+    )
+    if history_dropped is not None:
+        parts["history_dropped"] = history_dropped
+    return {key: parts[key] for key in _JOB_KEYS if key in parts}
 
 
 def job_to_document(
@@ -325,48 +539,28 @@ def job_to_document(
         SerializationError: for data that cannot be stored, naming where it is.
     """
     check_job(job)
-    log = job._formatted_log()
     tracker = job.execution_tracker
+    # One consistent state: both locks are reentrant, the parts take them again.
     with job._lock, tracker._lock:
-        document = {
-            "format": JOB_FORMAT,
-            "version": VERSION,
-            "job_id": job.job_id,
-            "flow_id": job.flow_id,
-            "status": job.status,
-            "current_routine_id": job.current_routine_id,
-            "created_at": job.created_at.isoformat(),
-            "updated_at": job.updated_at.isoformat(),
-            "routine_states": encode_value(job.routine_states, "$.routine_states"),
-            "shared_data": encode_value(job.shared_data, "$.shared_data"),
-            "shared_log": encode_value(log, "$.shared_log"),
-            "output_log": encode_value(job.output_log, "$.output_log"),
-            "errors": encode_value(job.errors, "$.errors"),
-            "pause_points": encode_value(job.pause_points, "$.pause_points"),
-            "deferred_events": encode_deferred(job.deferred_events),
-            "pending_tasks": encode_pending(
-                job.pending_tasks if pending is None else pending, "$.pending_tasks"
-            ),
-            "merge_buffers": encode_value(
-                job._merge_buffers if merge_buffers is None else merge_buffers,
-                "$.merge_buffers",
-            ),
-            "results": encode_value(job._results, "$.results"),
-            "history_limit": job.history_limit,
-            "history_dropped": job.history_dropped,
-            "execution_history": encode_history_rows(job._history.rows(), 0),
-            "execution_tracker": encode_tracker(tracker),
-        }
-    return document
+        _check_pending(job.pending_tasks if pending is None else pending, "$.pending_tasks")
+        snapshot = job_snapshot(job, merge_buffers)
+        _, history = history_since(job, 0)
+        lists = {kind: records_since(job, kind, 0) for kind in RECORD_KINDS}
+        tasks = encode_pending(
+            job.pending_tasks if pending is None else pending, "$.pending_tasks"
+        )
+    return assemble_job(snapshot, history, lists, tasks)
 
 
-def encode_deferred(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def encode_deferred(
+    events: list[dict[str, Any]], encode: Encode = encode_value
+) -> list[dict[str, Any]]:
     """The ``deferred_events`` entry of a job document."""
     return [
         {
             "routine_id": event["routine_id"],
             "event_name": event["event_name"],
-            "data": encode_value(event["data"], f"$.deferred_events[{index}].data"),
+            "data": encode(event["data"], f"$.deferred_events[{index}].data"),
             "timestamp": event["timestamp"],
         }
         for index, event in enumerate(events)

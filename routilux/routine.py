@@ -184,6 +184,32 @@ class Routine:
                 return
         event._emit_standalone(self, data)
 
+    async def emit_now_async(self, event_name: str, /, **data: Any) -> None:
+        """:meth:`emit_now` for an ``async def`` handler: ``await self.emit_now_async(
+        "output", value=v)`` hands the item on now and, when the job's queue is at its
+        bound (``Flow(queue_bound=...)``), awaits until there is room -- running queued
+        activations itself when it is the job's only one in flight -- without blocking
+        its event loop. (``emit_now`` called from an async handler never waits: the
+        queue may then grow past its bound.)
+
+        Raises:
+            EventNotFoundError: if the routine has no such event.
+            QueueFullError: the queue is full and the flow says ``on_full="raise"``.
+            JobStateError: if the job has already finished.
+        """
+        event = self._events.get(event_name)
+        if event is None:
+            raise self._unknown_event(event_name)
+        frame = _current_frame()
+        if frame is not None:
+            info = frame.info
+            job = info.job
+            routine_id = info.routine_id if info.routine is self else job.routine_id_of(self)
+            if routine_id is not None:
+                await job.emit_now_async(frame, routine_id, event, data)
+                return
+        event._emit_standalone(self, data)
+
     def _unknown_event(self, event_name: str) -> EventNotFoundError:
         ctx = self.get_execution_context()
         where = f"routine '{ctx.routine_id}' ({self!r})" if ctx else repr(self)

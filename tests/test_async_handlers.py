@@ -62,6 +62,19 @@ class Source(Routine):
             self.failure = exc
 
 
+class AwaitingAsyncSource(Routine):
+    """An ``async def`` entry routine streaming with ``await emit_now_async``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.generate)
+        self.define_event("output", ["value"])
+
+    async def generate(self, count: int = 1, **_: Any) -> None:
+        for value in range(count):
+            await self.emit_now_async("output", value=value)
+
+
 class AsyncSource(Routine):
     """An ``async def`` entry routine streaming ``value=0..count-1`` with ``emit_now``."""
 
@@ -186,14 +199,6 @@ def test_ten_thousand_sleeping_handlers_run_concurrently(
     in a small multiple of 0.05 s (500 s one after another; the bound is generous, it
     is not a benchmark), and they need no thousand threads: the handlers await on an
     event loop, not in a thread each (ThreadRuntime's own promise)."""
-    if isinstance(runtime, ThreadRuntime):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="engine bug: ThreadRuntime starts one pool driver thread per queued "
-                "async activation (max_workers=10000 -> ~10,000 threads, ~4-5 s here)",
-            )
-        )
     lock = threading.Lock()
     threads_before = threading.active_count()
     active = [0, 0, threads_before]  # now, most at once, most threads alive
@@ -274,11 +279,6 @@ def test_a_retry_of_an_async_handler_is_awaited_and_drops_the_failed_attempts_em
 # -- cancel ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: cancel does not cancel suspended async handlers; the job never "
-    "settles (wait_for_completion times out, status already 'cancelled')",
-)
 @pytest.mark.parametrize(
     ("strategy", "suspension"), [("sequential", "never-set event"), ("concurrent", "long sleep")]
 )
@@ -679,15 +679,6 @@ def test_a_bound_never_deadlocks_a_sequential_job_driven_by_its_caller(
     """9.6: a sequential job whose caller's thread is its only driver, with a small
     bound, finishes: the streaming source makes room itself instead of waiting for a
     driver that is its own thread (checked with a timeout)."""
-    if consumer == "async":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="engine bug: emit_now into a full queue whose next activation is "
-                "async waits for the loop to run it, but the sequential job's only "
-                "slot is held by the source itself: deadlock",
-            )
-        )
     sink: Recorder | AsyncRecorder = Recorder() if consumer == "sync" else AsyncRecorder()
     flow = wire(Flow(runtime=runtime, queue_bound=4), ("src", Source(now=True)), ("sink", sink))
     finished: list[JobState] = []
@@ -704,16 +695,13 @@ def test_a_bound_never_deadlocks_a_sequential_job_driven_by_its_caller(
     assert sink.values == list(range(1000))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an async handler's emit_now never applies the bound (it may not "
-    "block its loop and cannot await): the queue grows to the whole stream",
-)
 def test_an_async_streaming_source_is_held_to_the_bound(runtime: Runtime) -> None:
-    """9.6: an ``async def`` source that streams with ``emit_now`` is held to the
-    queue's bound as a plain one is."""
+    """9.6: an ``async def`` source that streams with ``await emit_now_async`` is held
+    to the queue's bound as a plain one is, without blocking its loop."""
     watcher = QueueWatcher()
-    flow = wire(Flow(runtime=runtime, queue_bound=100), ("src", AsyncSource()), ("watch", watcher))
+    flow = wire(
+        Flow(runtime=runtime, queue_bound=100), ("src", AwaitingAsyncSource()), ("watch", watcher)
+    )
     job = flow.execute("src", {"count": 5000})
     assert job.status == "completed", job.errors
     assert watcher.count == 5000

@@ -552,13 +552,6 @@ def test_failed_job_round_trips() -> None:
         flow.resume(loaded)
 
 
-@pytest.mark.asyncio_engine_bug(
-    "race: a cancelled paused job reads as settled before its end is recorded, so "
-    "updated_at can move after wait_for_completion (about 1 run in 5; deterministic "
-    "repro: test_runtimes.py::test_a_cancelled_paused_job_is_settled_only_once_its_end_"
-    "is_recorded)",
-    strict=False,
-)
 def test_cancelled_job_round_trips() -> None:
     flow, job = paused_job()
     flow.cancel(job, "no longer needed")

@@ -358,18 +358,7 @@ EXAMPLES = int(os.environ.get("ROUTILUX_PROPERTY_EXAMPLES", "100"))
 @pytest.mark.parametrize(
     ("runtime_name", "cancels"),
     [
-        pytest.param(
-            "threads",
-            True,
-            id="threads",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="engine bug: ThreadRuntime's sequential batches commit after the "
-                "batch, so a cancel by a later activation of the batch drops the emissions "
-                "of earlier ones that had returned (see test_runtimes.py::"
-                "test_a_cancel_keeps_the_emissions_of_activations_that_returned_before_it)",
-            ),
-        ),
+        pytest.param("threads", True, id="threads"),
         pytest.param("threads", False, id="threads-without-cancels"),
         pytest.param("asyncio", True, id="asyncio"),
     ],

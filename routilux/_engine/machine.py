@@ -47,6 +47,7 @@ receivers, handlers, logging handlers) is never called under it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
@@ -140,6 +141,24 @@ class Failure:
         self.exc = exc
 
 
+class AsyncHandle:
+    """An async activation in flight, so that a cancel of its job can cancel it where
+    it is suspended. ``cancel`` runs on the handle's loop, which is also where ``active``
+    is cleared: a cancel that arrives after the handler returned does nothing (its task
+    may be a driver that went on to other work)."""
+
+    __slots__ = ("active", "loop", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None) -> None:
+        self.loop = loop
+        self.task = task
+        self.active = True
+
+    def cancel(self) -> None:
+        if self.active and self.task is not None:
+            self.task.cancel()
+
+
 class DriverContext:
     """A driver's context for its activations, copied afresh from the job's only when a
     handler changed it: comparing with a pristine copy is a check of identity when it
@@ -214,6 +233,9 @@ class JobMachine:
         self.base_context = base_context
         self.bound = bound
         self.raise_when_full = on_full == "raise"
+        # Whether a driver hands async activations to a loop and goes on (threads), or
+        # awaits each itself (asyncio tasks).
+        self.hands_off_async: bool = getattr(runtime, "hands_off_async", False)
         self.lock = threading.Lock()
         self.queue = ActivationQueue()
         self.entry_routine_id: str | None = job_state.current_routine_id
@@ -230,6 +252,9 @@ class JobMachine:
         self._record = job_state._history.write
         # Observers of emitted events, told after the lock is released.
         self.observers: list[tuple[Event, Any, dict[str, Any]]] = []
+        # Async activations in flight (cancelled where they are suspended when the job
+        # is cancelled or fails).
+        self.async_handles: set[AsyncHandle] = set()
         self.last_checkpoint = monotonic()
         self.store_lock = threading.Lock()
         # (settle count, callback): called once the job settles past that count.
@@ -522,6 +547,15 @@ class JobMachine:
         self.outstanding -= count
         commit = self._commit_locked
         added = 0
+        if self.state >= STOPPING and count:
+            # Stopped while the batch ran (a handler cancelled or failed the job): the
+            # activations that returned before it keep their effects but the work they
+            # would queue is dropped with the rest; the last one ran into the stop.
+            for info, held in done[:-1]:
+                info.runs += 1
+                if held:
+                    self._record_dropped_locked(held)
+            done = done[-1:]
         for info, held in done:
             info.runs += 1
             if held:
@@ -579,6 +613,9 @@ class JobMachine:
         _set_frame(frame)
         slot = info.slot
         merged = bool(flags & MERGED) or not slot._merge_kind
+        handle = AsyncHandle(asyncio.get_running_loop(), asyncio.current_task())
+        with self.lock:
+            self.async_handles.add(handle)
         try:
             if not merged:
                 data = self._merge(index, slot, data)
@@ -587,17 +624,25 @@ class JobMachine:
             else:
                 outcome = slot._invoke(data)
             result = await outcome if inspect.isawaitable(outcome) else outcome
+            handle.active = False
             if not info.resolved and frame.held:
                 self._resolve(info, frame.held)
             return frame, result
         except Exception as exc:
+            handle.active = False
             self._attempt_failed(frame, data, attempt, flags, merged, seq, kept, exc)
             return frame, _FAILED
-        except BaseException as exc:  # including CancelledError: the job is failing
+        except BaseException as exc:
+            handle.active = False
             frame.held = None
-            self._fail_job(info, exc, attempt, "interrupted", bool(flags & ENTRY))
+            if not (isinstance(exc, asyncio.CancelledError) and self.state >= STOPPING):
+                # Not the job's own cancel of its suspended handlers: the job fails.
+                self._fail_job(info, exc, attempt, "interrupted", bool(flags & ENTRY))
             raise
         finally:
+            handle.active = False
+            with self.lock:
+                self.async_handles.discard(handle)
             _set_frame(None)
 
     def _resolve(self, info: SlotInfo, held: Held) -> None:
@@ -708,6 +753,17 @@ class JobMachine:
             self.job_state._updated = moment
         return added
 
+    def _record_dropped_locked(self, held: Held) -> None:
+        """Under ``lock``: the history records of what an activation that returned
+        before the job stopped emitted (its deliveries are dropped with the job's work)."""
+        record = self._record
+        for entry in held:
+            target = entry[1]
+            if type(target) is not int:
+                record(entry)
+                if type(target) is Event and target.signal.receivers:
+                    self.observers.append((target, target.routine, entry[2]))
+
     def _route_locked(self, event: Event) -> Any:
         """The route of an event whose emission was checked before the wiring changed:
         a target that cannot be resolved now is dropped, loudly."""
@@ -728,6 +784,8 @@ class JobMachine:
         spare = min(self.limit - self.drivers, len(self.queue), self.limit - self.in_flight)
         if spare <= 0:
             return 0
+        if spare > 1 and self.hands_off_async and self.is_async(self.queue.metas[0]):
+            spare = 1  # one driver hands any number of async activations to the loop
         self.drivers += spare
         return spare
 
@@ -781,6 +839,50 @@ class JobMachine:
         if self.observers:
             self.tell_observers()
 
+    async def emit_now_async(
+        self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]
+    ) -> None:
+        """:meth:`emit_now` for ``async def`` handlers: when the queue is full, the
+        handler awaits queued activations (run here, one at a time: async ones awaited,
+        plain ones in a thread) until there is room; its loop is never blocked."""
+        fanout.targets(self.flow, event)  # raises here if it cannot be delivered
+        entry = [(routine_id, event, data, time())]
+        bound = self.bound
+        while True:
+            with self.lock:
+                if bound is None or len(self.queue) < bound or self.state != RUNNING_:
+                    spawn = self._wake_locked(self._commit_locked(entry))
+                    break
+                if self.raise_when_full:
+                    raise QueueFullError(
+                        f"Queue of job '{self.job_state.job_id}' is full ({bound} "
+                        f"activations) at emit_now '{event.name}' of routine '{routine_id}'"
+                    )
+                self.in_flight += 1  # over the limit while the source is suspended
+                meta, taken, seq, kept = self.queue.pop()
+            current = current_frame.get()
+            try:
+                if self.is_async(meta):
+                    ran, result = await self.run_async(meta, taken, seq, kept)
+                else:
+                    ran, result = await asyncio.to_thread(self.run_sync, meta, taken, seq, kept)
+            except BaseException:
+                with self.lock:
+                    self.in_flight -= 1
+                    self.outstanding -= 1
+                raise
+            finally:
+                _set_frame(current)  # run_async cleared it: the source goes on
+            with self.lock:
+                more = self.complete_locked(ran, result)
+                self.notify_all_locked()
+            if more:
+                self.runtime.start_drivers(self, more)
+        if spawn:
+            self.runtime.start_drivers(self, spawn)
+        if self.observers:
+            self.tell_observers()
+
     def _make_room(self, frame: Frame) -> None:
         """Run queued activations in this thread until the queue is below its bound (a
         streaming source that is the job's only driver must not wait for itself)."""
@@ -797,13 +899,17 @@ class JobMachine:
                 with self.lock:
                     if len(self.queue) <= low or self.state != RUNNING_:
                         return
-                    if self.is_async(self.queue.metas[0]):
-                        # An async activation is next: the loop runs it; wait for room.
-                        with blocking():
-                            self.cond.wait()
-                        continue
                     self.in_flight += 1  # over the limit while the source is suspended
                     meta, data, seq, kept = self.queue.pop()
+                    if self.is_async(meta):
+                        # An async activation is next: the runtime's loop runs it; the
+                        # source waits for it (one activation at a time, as its job).
+                        target = self.in_flight
+                        self.runtime.start_async(self, meta, data, seq, kept)
+                        with blocking():
+                            while self.in_flight >= target and self.state == RUNNING_:
+                                self.cond.wait()
+                        continue
                 ran, result = self.run_sync(meta, data, seq, kept)
                 with self.lock:
                     spawn = self.complete_locked(ran, result)
@@ -1039,7 +1145,15 @@ class JobMachine:
         self.final_status = status
         self.job_state.status = status
         self._discard_locked()
+        self._cancel_async_locked()
         self.notify_all_locked()
+
+    def _cancel_async_locked(self) -> None:
+        """Under ``lock``: cancel the async activations in flight where they are
+        suspended (each on its own loop)."""
+        for handle in self.async_handles:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nothing of it runs
+                handle.loop.call_soon_threadsafe(handle.cancel)
 
     def _discard_locked(self) -> None:
         self.outstanding -= len(self.queue) + len(self.timers)
@@ -1196,6 +1310,8 @@ class JobMachine:
         if self.state != RUNNING_:
             return 0
         wanted = max(len(self.queue), 1 if caller_drives else 0)
+        if wanted > 1 and self.hands_off_async and self.is_async(self.queue.metas[0]):
+            wanted = 1  # one driver hands any number of async activations to the loop
         launch = max(0, min(self.limit - self.drivers, wanted))
         self.drivers += launch
         return launch
@@ -1290,8 +1406,11 @@ class JobMachine:
         self.final_status = CANCELLED
         self.job_state._set_cancelled(reason)
         self._discard_locked()
+        self._cancel_async_locked()
         if state == PAUSED_:
             job_state = self.job_state
+            # It was settled (paused); it is not until its end is recorded.
+            job_state._settled.clear()
             with job_state._lock:
                 job_state.pending_tasks.clear()
                 job_state.deferred_events.clear()

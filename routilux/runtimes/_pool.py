@@ -71,9 +71,9 @@ class _Workers:
             self.threads += 1
             number = self.threads
         thread = threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True)
-        with self.lock:
-            self.started.add(thread)
         thread.start()
+        with self.lock:
+            self.started.add(thread)  # once started: join() may wait for it
 
     def _work(self) -> None:
         register_thread(self)

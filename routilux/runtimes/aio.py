@@ -130,6 +130,32 @@ class AsyncioRuntime:
     def submit(self, callback: Callable[..., Any], *args: Any) -> None:
         self._pool.submit(callback, *args)
 
+    def start_async(
+        self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
+    ) -> None:
+        """Run a taken async activation on the job's loop (returns at once)."""
+        loop = self.loop_of(machine)
+        coroutine = self._one_activation(machine, meta, data, seq, kept)
+        loop.call_soon_threadsafe(_create_task, loop, coroutine, machine.base_context.copy())
+
+    async def _one_activation(
+        self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
+    ) -> None:
+        frame = None
+        try:
+            frame, result = await machine.run_async(meta, data, seq, kept)
+        finally:
+            with machine.lock:
+                if frame is None:
+                    machine.in_flight -= 1
+                    machine.outstanding -= 1
+                    spawn = 0
+                else:
+                    spawn = machine.complete_locked(frame, result)
+                machine.notify_all_locked()
+        for _ in range(spawn):
+            self._new_driver(self.loop_of(machine), machine)
+
     # -- running jobs -----------------------------------------------------------------
 
     def execute(

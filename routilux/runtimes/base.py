@@ -44,3 +44,7 @@ class Runtime(Protocol):
     def submit(self, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` soon, not in the caller's thread (store writes of a
         settled job, for example)."""
+
+    def start_async(self, machine: Any, meta: int, data: Any, seq: int, kept: str | None) -> None:
+        """Run one taken activation of an ``async def`` handler where the runtime runs
+        coroutines, and report it to the machine when it returns (returns at once)."""

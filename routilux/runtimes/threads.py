@@ -58,6 +58,9 @@ class ThreadRuntime:
     One runtime may serve several flows. Thread safe.
     """
 
+    #: A driver hands an async activation to the loop and goes on to the next one.
+    hands_off_async = True
+
     def __init__(self, pool_size: int | None = None, name: str = "routilux") -> None:
         self._requested = pool_size
         self._pool = ThreadWorkerPool(pool_size or _MIN_POOL_THREADS, name)
@@ -93,6 +96,12 @@ class ThreadRuntime:
 
     def submit(self, callback: Callable[..., Any], *args: Any) -> None:
         self._pool.submit(callback, *args)
+
+    def start_async(
+        self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
+    ) -> None:
+        """Run a taken async activation on the runtime's loop (returns at once)."""
+        self._loop_thread().start(machine, meta, data, seq, kept)
 
     # -- running jobs -----------------------------------------------------------------
 
@@ -325,10 +334,16 @@ class ThreadRuntime:
         return loop
 
     def completed_async(self, machine: JobMachine, frame: Any, result: Any) -> None:
-        """An async activation returned (on the loop thread): commit it; what needs a
-        store or a driver happens on the pool, never on the loop."""
+        """An async activation returned (on the loop thread; ``frame`` None if it was
+        interrupted): commit it; what needs a store or a driver happens on the pool,
+        never on the loop."""
         with machine.lock:
-            spawn = machine.complete_locked(frame, result)
+            if frame is None:  # interrupted
+                machine.in_flight -= 1
+                machine.outstanding -= 1
+                spawn = 0
+            else:
+                spawn = machine.complete_locked(frame, result)
             settle = None
             capture = False
             if not machine.drivers:
@@ -392,15 +407,11 @@ class _LoopThread:
     async def _activation(
         self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
     ) -> None:
-        frame = None
         try:
             frame, result = await machine.run_async(meta, data, seq, kept)
-        finally:
-            if frame is None:  # interrupted: the job is failing
-                with machine.lock:
-                    machine.in_flight -= 1
-                    machine.outstanding -= 1
-                    machine.notify_all_locked()
+        except BaseException:  # interrupted (cancelled with its job): the job is failing
+            self.runtime.completed_async(machine, None, None)
+            return
         self.runtime.completed_async(machine, frame, result)
 
 
