@@ -102,13 +102,23 @@ class Flow:
             (None, the default, keeps all).
         store: where unfinished jobs are recorded (a :class:`~routilux.stores.MemoryStore`
             by default).
+        runtime: where activations run: a :class:`~routilux.runtimes.ThreadRuntime`
+            (a new one by default) or an :class:`~routilux.runtimes.AsyncioRuntime`.
+            Not saved with the flow.
+        queue_bound: the most activations each job may have queued (an int >= 2), or
+            None for no bound; it holds back ``emit_now`` and ``emit_now_async``, never
+            what a handler commits when it returns. Not saved with the flow.
+        on_full: what ``emit_now`` into a full queue does: ``"wait"`` (run queued
+            work until there is room) or ``"raise"``
+            (:class:`~routilux.exceptions.QueueFullError`).
 
     Any number of jobs may run on one flow at once, started from any number of
     threads; each has its own :class:`~routilux.JobState`, merge buffers and retry
-    counts. ``execute`` (waiting) runs the job's activations in the calling thread,
-    plus up to ``max_workers - 1`` pool threads under the concurrent strategy; jobs
-    started with ``wait=False`` or resumed run on the flow's pool, which has at least
-    64 threads so that jobs waiting for other jobs of the flow do not starve them.
+    counts. With the default runtime, ``execute`` (waiting) runs the job's activations
+    in the calling thread, plus up to ``max_workers - 1`` pool threads under the
+    concurrent strategy; jobs started with ``wait=False`` or resumed run on the flow's
+    pool, which has at least 64 threads so that jobs waiting for other jobs of the
+    flow do not starve them. See :doc:`/guide/runtimes` and :doc:`/guide/backpressure`.
     Wiring (``add_routine``, ``connect``) is thread safe but should be done before
     jobs run.
     """
@@ -383,9 +393,9 @@ class Flow:
                 paused); if False return at once with the job running.
             output_handler: where the job's ``send_output`` calls go.
 
-        With ``wait=True`` the calling thread runs the job's activations itself.
-        Failures of handlers do not raise here: they are recorded in the JobState
-        (see :mod:`routilux.error_handler`).
+        With ``wait=True`` and the default runtime the calling thread runs the job's
+        activations itself. Failures of handlers do not raise here: they are recorded
+        in the JobState (see :mod:`routilux.error_handler`).
 
         Raises:
             RoutineNotFoundError: unknown entry routine.

@@ -161,10 +161,12 @@ class Routine:
         whose items must flow on before it returns. Unlike :meth:`emit`, what was
         emitted stays delivered if the handler later raises (a retry emits it again),
         and a routine started by it may run before this handler has returned its
-        result. With a bounded queue (``Flow(queue_bound=...)``), ``emit_now`` waits
-        for room -- running queued activations in this thread when the job has no
-        other driver -- or raises :class:`~routilux.exceptions.QueueFullError`
-        (``on_full="raise"``). Outside any job it is the same as :meth:`emit`.
+        result. With a bounded queue (``Flow(queue_bound=...)``), ``emit_now`` into a
+        full queue waits for room -- running queued activations itself, in this
+        thread, so a job whose only driver is this thread cannot deadlock -- or raises
+        :class:`~routilux.exceptions.QueueFullError` (``on_full="raise"``). Called
+        from an ``async def`` handler it never waits (use :meth:`emit_now_async`).
+        Outside any job it is the same as :meth:`emit`.
 
         Raises:
             EventNotFoundError: if the routine has no such event.
@@ -188,9 +190,9 @@ class Routine:
         """:meth:`emit_now` for an ``async def`` handler: ``await self.emit_now_async(
         "output", value=v)`` hands the item on now and, when the job's queue is at its
         bound (``Flow(queue_bound=...)``), awaits until there is room -- running queued
-        activations itself when it is the job's only one in flight -- without blocking
-        its event loop. (``emit_now`` called from an async handler never waits: the
-        queue may then grow past its bound.)
+        activations itself, one at a time -- without blocking its event loop.
+        (``emit_now`` called from an async handler never waits: the queue may then grow
+        past its bound.)
 
         Raises:
             EventNotFoundError: if the routine has no such event.

@@ -1,8 +1,8 @@
 """Where background slot activations run: a pool of threads per flow.
 
-A job's driver loop (see :mod:`routilux._job_run`) runs in the thread that called
-``Flow.execute`` when that call waits, and otherwise in a thread of the flow's
-:class:`ThreadWorkerPool`.
+A job's driver loop (see :class:`~routilux.runtimes.ThreadRuntime`) runs in the
+thread that called ``Flow.execute`` when that call waits, and otherwise in a thread of
+the flow's :class:`ThreadWorkerPool`.
 
 The pool has a size, but a thread that waits for something of unknown length (a job,
 the flow, a pause; see :mod:`routilux._blocking`) does not count against it while it

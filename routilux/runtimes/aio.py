@@ -35,7 +35,7 @@ __all__ = ["AsyncioRuntime"]
 
 
 class AsyncioRuntime:
-    """Runs jobs on an asyncio event loop (see the module documentation).
+    """Runs jobs on an asyncio event loop (see :doc:`/guide/runtimes`).
 
     Arguments:
         threads: the size of the thread pool for plain (not ``async def``) handlers and

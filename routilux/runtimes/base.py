@@ -1,9 +1,9 @@
 """What a runtime is: where a job's activations run.
 
-The job machine (private, :mod:`routilux._engine.machine`) decides which activation
-runs next, commits what it did and settles the job; a runtime decides where and when
-activations run: which threads or event loop drive a job, how a driver is woken, how a
-retry waits for its delay, where the store's record of a settled job is written.
+The engine's job machine (private) decides which activation runs next, commits what
+it did and settles the job; a runtime decides where and when activations run: which
+threads or event loop drive a job, how a driver is woken, how a retry waits for its
+delay, where the store's record of a settled job is written.
 
 A flow has one runtime (``Flow(runtime=...)``); two are built in:
 :class:`~routilux.runtimes.ThreadRuntime` (the default) and
@@ -27,7 +27,7 @@ class Cancellable(Protocol):
 
 
 class Runtime(Protocol):
-    """Where activations of jobs run (see the module documentation).
+    """Where activations of jobs run (see :doc:`/guide/runtimes`); provisional.
 
     Every method may be called from any thread, never under the machine's lock for
     anything that can block.

@@ -3,9 +3,8 @@
 A *driver* is a loop that takes a job's activations and runs them. When
 ``Flow.execute`` waits, the calling thread is the job's first driver, so a sequential
 job runs entirely in the caller's thread, with no thread hop per delivery; other drivers
-run on the runtime's pool (:mod:`routilux.runtimes._pool`). A job has at most its
-``limit`` activations in flight (1 under the sequential strategy, ``max_workers`` under
-the concurrent one).
+run on the runtime's pool of threads. A job has at most its ``limit`` activations in
+flight (1 under the sequential strategy, ``max_workers`` under the concurrent one).
 
 An activation of an ``async def`` handler is handed to an event loop that the runtime
 runs in a thread of its own; the driver goes on at once (the activation stays in flight
@@ -47,7 +46,7 @@ BATCH = 64
 
 
 class ThreadRuntime:
-    """Runs jobs on threads (see the module documentation).
+    """Runs jobs on threads (see :doc:`/guide/runtimes`).
 
     Arguments:
         pool_size: threads for background drivers (at least 64 by default, and at least
