@@ -12,6 +12,11 @@ themselves (a tracker run record is an object with ``routine_id``, a naive ISO
 is an int from 0 to :data:`~routilux._documents.MAX_RETRY_COUNT`), so that a damaged
 document fails when it is loaded, not later in the middle of a resumed job. Saving
 checks the same shapes, so a document that could not be loaded is never written.
+
+A document is also built from parts (:func:`job_snapshot`, :func:`history_since`,
+:func:`records_since`, :func:`encode_pending`, put together by :func:`assemble_job`),
+which :func:`job_to_document` itself uses; :mod:`routilux.documents` is their public
+face, for stores that write only what changed.
 """
 
 from __future__ import annotations
@@ -475,7 +480,7 @@ def assemble_job(
     as :func:`history_since` gives them (times in seconds), the encoded lists by kind
     (a kind left out is empty) and encoded pending activations. ``history_dropped``
     replaces the snapshot's. Keys of the snapshot that are not part of a job document
-    are left out. The rest is checked when the document is loaded.
+    are kept (loading refuses them). The rest is checked when the document is loaded.
 
     Raises:
         SerializationError: a history row that is not ``[routine_id, event_name, data,
@@ -496,7 +501,7 @@ def assemble_job(
             len(row) == 4 or (len(row) == 5 and row[4] == RECORD_MARK)
         ):
             raise SerializationError(
-                f"a history row is [routine_id, event_name, data, time] (and \"record\" for "
+                f'a history row is [routine_id, event_name, data, time] (and "record" for '
                 f"a row that is not an emission), not {describe(row)}",
                 where,
             )
@@ -513,7 +518,7 @@ def assemble_job(
                 f"a history row's time {describe(moment)} is out of range", f"{where}[3]"
             ) from None
         rows.append([row[0], row[1], row[2], stamp, *row[4:]])
-    parts: dict[str, Any] = {key: snapshot[key] for key in _JOB_KEYS if key in snapshot}
+    parts: dict[str, Any] = dict(snapshot)
     parts.update({kind: list(lists.get(kind, ())) for kind in RECORD_KINDS})
     parts.update(
         format=JOB_FORMAT,
@@ -523,7 +528,10 @@ def assemble_job(
     )
     if history_dropped is not None:
         parts["history_dropped"] = history_dropped
-    return {key: parts[key] for key in _JOB_KEYS if key in parts}
+    ordered = {key: parts.pop(key) for key in _JOB_KEYS if key in parts}
+    # Anything else stays, so that loading refuses it (naming the key).
+    ordered.update(parts)
+    return ordered
 
 
 def job_to_document(
@@ -546,9 +554,7 @@ def job_to_document(
         snapshot = job_snapshot(job, merge_buffers)
         _, history = history_since(job, 0)
         lists = {kind: records_since(job, kind, 0) for kind in RECORD_KINDS}
-        tasks = encode_pending(
-            job.pending_tasks if pending is None else pending, "$.pending_tasks"
-        )
+        tasks = encode_pending(job.pending_tasks if pending is None else pending, "$.pending_tasks")
     return assemble_job(snapshot, history, lists, tasks)
 
 

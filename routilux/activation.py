@@ -10,12 +10,16 @@ its job and stays the same across retries, and the number of attempts already ma
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import attrs
 
-__all__ = ["Activation"]
+__all__ = ["Activation", "ActivationRow", "Activations"]
+
+#: An activation as a plain tuple, in the order of :class:`Activation`'s fields:
+#: ``(routine_id, slot_name, data, activation_id, attempt, entry, merged)``.
+ActivationRow = tuple[str, str, Any, str, int, bool, bool]
 
 # The 0.9 names of the keys of a pending task, as ``job_state.pending_tasks`` showed them.
 _KEYS = ("slot_routine_id", "slot_name", "data", "retry_count", "merged", "is_entry")
@@ -91,3 +95,42 @@ class Activation(Mapping[str, Any]):
 
     def __hash__(self) -> int:
         return hash((self.routine_id, self.slot_name, self.activation_id, self.attempt))
+
+
+class Activations(Sequence[Activation]):
+    """A read-only sequence of activations kept as rows (see :data:`ActivationRow`).
+
+    The engine hands stores the activations of a checkpoint this way: an
+    :class:`Activation` is made only when an item is read, and :meth:`rows` gives the
+    plain tuples, which is what a store that writes many of them wants.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[ActivationRow] = ()) -> None:
+        self._rows = list(rows)
+
+    def rows(self) -> list[ActivationRow]:
+        """The activations as plain tuples (the sequence's own list: do not change it)."""
+        return self._rows
+
+    @overload
+    def __getitem__(self, index: int) -> Activation: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Activation]: ...
+
+    def __getitem__(self, index: int | slice) -> Activation | Sequence[Activation]:
+        if isinstance(index, slice):
+            return Activations(self._rows[index])
+        return Activation(*self._rows[index])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Activation]:
+        for row in self._rows:
+            yield Activation(*row)
+
+    def __repr__(self) -> str:
+        return f"Activations({len(self._rows)})"

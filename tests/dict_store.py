@@ -6,20 +6,14 @@ write, so that a child process can write it and a parent read it after killing t
 child. It touches no private name of routilux: it implements :class:`JobStore`'s
 abstract methods, ``acquire``/``release`` (a lease by owner token), ``job_released``
 and ``checkpointer`` (a :class:`Checkpointer` whose ``capture`` keeps
-``Checkpoint.document()``), and reads jobs back with ``JobState.deserialize``. It
-counts the calls of each method in :attr:`DictStore.calls`, for the tests' assertions.
+``Checkpoint.document()``), writes a settled job's ``job_state.serialize()`` in
+``job_settled``, checks ids with ``routilux.stores.check_id`` and reads jobs back with
+``JobState.deserialize``. It counts the calls of each method in
+:attr:`DictStore.calls`, for the tests' assertions.
 
-The one place where the public protocol does not suffice (issue 9 finding): in
-``job_settled`` the store cannot get the document of the job that settled.
-``JobState.serialize()`` called there waits for the very settle that is waiting for
-``job_settled`` to return (a hang, not an error), and a paused job's merge buffers are
-reachable only through a private attribute, so the document cannot be built by hand
-either. This store therefore writes a settled job from a thread of its own, which
-waits for the settle (``job_state.wait_for_completion()``) and then calls
-``serialize()``. Its reads (``load``, the listings) and :meth:`DictStore.flush` wait
-for those writes, so in its own process the store reads as if ``job_settled`` had
-written synchronously; a process killed right after a job settled may leave the job's
-last checkpoint in the file (from which recovery continues it correctly).
+It writes whole documents. A store that writes only what changed since its previous
+write builds its writes from the parts in ``routilux.documents``, as the SQLite store
+does.
 """
 
 from __future__ import annotations
@@ -35,8 +29,7 @@ from typing import Any
 
 from routilux.exceptions import JobStateError, SerializationError
 from routilux.job_state import FINISHED_STATUSES, PAUSED, JobState
-from routilux.stores import Checkpoint, Checkpointer, JobStore
-from routilux.stores.base import check_id
+from routilux.stores import Checkpoint, Checkpointer, JobStore, check_id
 
 __all__ = ["DictStore"]
 
@@ -61,7 +54,8 @@ class DictStore(JobStore):
             ``acquire``, ``release``, ``job_released``, ``checkpointer``, ``capture``,
             ``write``, ``settle_write``).
         failures: ``(job_id, exception)`` for each settled job that could not be
-            written (the engine cannot be told any more: see the module docstring).
+            written (``job_settled`` raises it again: the engine records it in the
+            job's errors).
         owner: this store object's lease owner, ``pid:token``.
 
     Caveats: one process at a time may use a file (it is read once, when the store is
@@ -87,15 +81,9 @@ class DictStore(JobStore):
         self.calls: Counter[str] = Counter()
         self.failures: list[tuple[str, BaseException]] = []
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
         self._jobs: dict[str, str] = {}  # job id -> its routilux.job document, as JSON
         self._index: dict[str, tuple[str, str]] = {}  # job id -> (flow id, status)
         self._leases: dict[str, str] = {}  # job id -> owner
-        # Runs this store object started per job: a settle write taken for an older
-        # run must not overwrite what a newer run wrote.
-        self._runs: Counter[str] = Counter()
-        # (job id, run) -> settle writes not done yet.
-        self._settling: Counter[tuple[str, int]] = Counter()
         if self.path is not None and os.path.exists(self.path):
             self._read_file(self.path)
 
@@ -107,28 +95,29 @@ class DictStore(JobStore):
     def job_started(self, job_state: JobState) -> None:
         """Claims the job (raising JobStateError if another live owner holds it: the
         engine then refuses the start or leaves the job paused)."""
-        job_id = job_state.job_id
-        with self._changed:
-            self.count("job_started")
-            self._runs[job_id] += 1
-            # Settle writes of earlier runs are moot now: flush() must not wait for them.
-            self._changed.notify_all()
-        self.acquire(job_id)
+        self.count("job_started")
+        self.acquire(job_state.job_id)
 
     def job_settled(self, job_state: JobState) -> None:
-        """Has the settled job written once its settle is over (see the module
-        docstring for why not here)."""
+        """Writes the settled job's document (and gives up the job).
+
+        Raises:
+            SerializationError: the job holds data that cannot be stored. A finished
+                job is then still recorded as finished, with no pending work.
+        """
         job_id = job_state.job_id
-        with self._lock:
-            self.count("job_settled")
-            run = self._runs[job_id]
-            self._settling[job_id, run] += 1
-        threading.Thread(
-            target=self._write_settled,
-            args=(job_state, run),
-            name=f"dict-store-settle-{job_id[:8]}",
-            daemon=True,
-        ).start()
+        self.count("job_settled")
+        try:
+            document = job_state.serialize()
+            summary = _summary(document, f"{self!r}: job '{job_id}'")
+            self.record(job_id, json.dumps(document), summary)
+        except Exception as exc:
+            with self._lock:
+                self.failures.append((job_id, exc))
+                if job_state.is_finished:
+                    self._mark_finished(job_id, job_state.status)
+            raise
+        self.count("settle_write")
 
     def load(self, job_id: str) -> JobState | None:
         """A new JobState of the job as last written, or None.
@@ -139,7 +128,6 @@ class DictStore(JobStore):
                 the job).
         """
         check_id(self, "load", "job_id", job_id, optional=False)
-        self.flush()
         with self._lock:
             self.count("load")
             text = self._jobs.get(job_id)
@@ -153,7 +141,6 @@ class DictStore(JobStore):
 
     def unfinished_job_ids(self, flow_id: str | None = None) -> list[str]:
         check_id(self, "unfinished_job_ids", "flow_id", flow_id, optional=True)
-        self.flush()
         with self._lock:
             self.count("unfinished_job_ids")
             return [
@@ -207,10 +194,8 @@ class DictStore(JobStore):
             self.count("job_released")
 
     def checkpointer(self, job_state: JobState) -> Checkpointer:
-        with self._lock:
-            self.count("checkpointer")
-            run = self._runs[job_state.job_id]
-        return _DictCheckpointer(self, job_state.job_id, run)
+        self.count("checkpointer")
+        return _DictCheckpointer(self, job_state.job_id)
 
     # -- the store's own API ----------------------------------------------------------
 
@@ -219,26 +204,14 @@ class DictStore(JobStore):
         with self._lock:
             self.calls[method] += 1
 
-    def flush(self) -> None:
-        """Wait until every settled job (of its latest run) has been written."""
-        with self._changed:
-            while any(
-                left and run == self._runs[job_id] for (job_id, run), left in self._settling.items()
-            ):
-                self._changed.wait()
-
     def close(self) -> None:
-        """Same as :meth:`flush` (a process should call it before it exits)."""
-        self.flush()
+        """Nothing to do: every write is in the file when it returns."""
 
-    def record(self, job_id: str, text: str, summary: tuple[str, str], run: int) -> None:
+    def record(self, job_id: str, text: str, summary: tuple[str, str]) -> None:
         """Keep ``text`` (a ``routilux.job`` document as JSON, whose flow id and status
-        are ``summary``) as the job's state, unless a newer run of the job started on
-        this store object since ``run``."""
+        are ``summary``) as the job's state."""
         flow_id, status = summary
         with self._lock:
-            if run != self._runs[job_id]:
-                return
             self._jobs[job_id] = text
             self._index[job_id] = (flow_id, status)
             settled = status in FINISHED_STATUSES or status == PAUSED
@@ -248,32 +221,6 @@ class DictStore(JobStore):
             self._save()
 
     # -- internals --------------------------------------------------------------------
-
-    def _write_settled(self, job_state: JobState, run: int) -> None:
-        job_id = job_state.job_id
-        try:
-            job_state.wait_for_completion()
-            with self._lock:
-                moot = run != self._runs[job_id]
-            if not moot:
-                document = job_state.serialize()
-                summary = _summary(document, f"{self!r}: job '{job_id}'")
-                self.record(job_id, json.dumps(document), summary, run)
-                self.count("settle_write")
-        except JobStateError:
-            pass  # resumed meanwhile: the new run's checkpoints record it
-        except Exception as exc:
-            logger.error("%r could not write settled job %s: %s", self, job_id, exc)
-            with self._lock:
-                self.failures.append((job_id, exc))
-                if job_state.is_finished and run == self._runs[job_id]:
-                    self._mark_finished(job_id, job_state.status)
-        finally:
-            with self._changed:
-                self._settling[job_id, run] -= 1
-                if not self._settling[job_id, run]:
-                    del self._settling[job_id, run]
-                self._changed.notify_all()
 
     def _mark_finished(self, job_id: str, status: str) -> None:
         """Under the lock: the job finished but its final state cannot be stored. Keep
@@ -337,10 +284,9 @@ class _DictCheckpointer:
     # Every checkpoint holds all queued work, so Checkpoint.document() is complete.
     incremental = False
 
-    def __init__(self, store: DictStore, job_id: str, run: int) -> None:
+    def __init__(self, store: DictStore, job_id: str) -> None:
         self.store = store
         self.job_id = job_id
-        self.run = run
         self.every = store.every
         self.interval = store.interval
 
@@ -354,7 +300,7 @@ class _DictCheckpointer:
 
         def write() -> None:
             self.store.count("write")
-            self.store.record(self.job_id, text, summary, self.run)
+            self.store.record(self.job_id, text, summary)
 
         return write
 

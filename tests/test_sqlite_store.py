@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import tempfile
 import threading
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_third_party_store import private_uses
 
+import routilux.stores.sqlite
 from routilux import ErrorHandler, Flow, JobState, Routine
 from routilux.exceptions import (
     ConfigurationError,
@@ -815,3 +818,254 @@ def test_a_flow_id_of_the_wrong_type_is_invalid_payload(
     assert getattr(store, method)(None) == []
     with pytest.raises(InvalidPayloadError, match=f"SQLiteStore.{method}: flow_id"):
         getattr(store, method)(value)
+
+
+# -- issue 9: written against the public store protocol --------------------------------
+
+
+def test_the_sqlite_store_uses_no_private_name() -> None:
+    """issue 9 (item 2): SQLiteStore is written against the public store protocol and
+    routilux.documents only: it imports no private module of routilux and reads no
+    private attribute of a job, its tracker or anything else but itself (the check of
+    the third-party DictStore, applied to sqlite.py)."""
+    source = Path(routilux.stores.sqlite.__file__).read_text(encoding="utf-8")
+    assert private_uses(source) == []
+    assert "routilux.documents" in source  # the check reads the right file
+
+
+# The rows SQLiteStore wrote before it was rewritten against the public store protocol
+# (issue 9), as a crash left them: job src -> flaky -> gate -> sink and src -> sink
+# (sink merging with append), flaky(0) waiting for a retry, gate(2) running.
+OLD_ROWS: dict[str, list[list[Any]]] = {
+    "jobs": [
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            "pinned",
+            "running",
+            1796540792.8847375,
+            (
+                '{"job_id":"e382f853-b2a2-4de2-bb5b-2cdeb657ff54","flow_id":"pinned","status"'
+                ':"running","current_routine_id":"src","created_at":"2026-12-06T07:06:32.8820'
+                '33","updated_at":"2026-12-06T07:06:32.884598","routine_states":{"sink":{"rec'
+                'eived":[{"value":[0,1,2]},{"value":[0,1,2]},{"value":[0,1,2]}]}},"shared_dat'
+                'a":{},"deferred_events":[],"merge_buffers":{"sink":{"input":{"value":[0,1,2]'
+                '}}},"results":{},"history_limit":null,"history_dropped":0,"execution_tracker'
+                '":{"routine_executions":{"src":[{"routine_id":"src","start_time":"2026-12-06'
+                'T07:06:32.882441","params":{"count":3},"status":"running"}]},"performance_me'
+                'trics":{},"recorded_events":[]},"delayed":[{"slot_routine_id":"flaky","slot_'
+                'name":"input","data":{"value":0},"retry_count":1,"merged":true,"is_entry":fa'
+                'lse,"activation_id":"b4f577cb1.1"}],"pending_from":8,"pending_to":10,"histor'
+                'y_end":8,"records_end":{"shared_log":1,"output_log":1,"errors":0,"pause_poin'
+                'ts":0}}'
+            ),
+        ],
+    ],
+    "history": [
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            0,
+            1,
+            '[["src","start",{"count":3},1796540792.8824315,"record"]]',
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            1,
+            3,
+            (
+                '[["src","output",{"value":0},1796540792.8831778],["src","output",{"value":1}'
+                ',1796540792.883179],["src","output",{"value":2},1796540792.8831794]]'
+            ),
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            4,
+            1,
+            (
+                '[["flaky","retry",{"slot":"input","error":"failing on 0","error_type":"Runti'
+                'meError","attempt":0,"delay":60.0},1796540792.8836844,"record"]]'
+            ),
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            5,
+            1,
+            '[["flaky","output",{"value":1},1796540792.8839335]]',
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            6,
+            1,
+            '[["flaky","output",{"value":2},1796540792.8842754]]',
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            7,
+            1,
+            '[["gate","output",{"value":1},1796540792.8845983]]',
+        ],
+    ],
+    "records": [
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            "output_log",
+            0,
+            1,
+            (
+                '[{"routine_id":"gate","output_type":"seen","data":{"value":1},"timestamp":"2'
+                '026-12-06T07:06:32.884592"}]'
+            ),
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            "shared_log",
+            0,
+            1,
+            '[{"gate":1,"timestamp":"2026-12-06T07:06:32.884587"}]',
+        ],
+    ],
+    "pending": [
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            8,
+            8,
+            '[["gate","input",{"value":2},0,false,false,"b4f577cb1.8"]]',
+        ],
+        [
+            "e382f853-b2a2-4de2-bb5b-2cdeb657ff54",
+            9,
+            9,
+            '[["sink","input",{"value":1},0,false,false,"b4f577cb1.9"]]',
+        ],
+    ],
+}
+
+
+def old_file(tmp_path: Path) -> tuple[str, str]:
+    """A store file holding :data:`OLD_ROWS` (tables made by today's store, which are
+    the same). Returns (path, job id)."""
+    path = tmp_path / "old.db"
+    SQLiteStore(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        for table, rows in OLD_ROWS.items():
+            for row in rows:
+                marks = ", ".join("?" * len(row))
+                db.execute(f"INSERT INTO {table} VALUES ({marks})", row)
+        db.commit()
+    return str(path), OLD_ROWS["jobs"][0][0]
+
+
+class LoggingGate(Routine):
+    """Logs and outputs each value, relays it; blocks on ``release`` for ``block_on``."""
+
+    def __init__(self, block_on: Any = None) -> None:
+        super().__init__()
+        self.block_on = block_on
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.define_slot("input", handler=self.work)
+        self.define_event("output", ["value"])
+
+    def work(self, value: Any) -> None:
+        job_state = self.require_execution_context().job_state
+        job_state.append_to_shared_log({"gate": value})
+        job_state.send_output("gate", "seen", {"value": value})
+        if value == self.block_on:
+            self.entered.set()
+            assert self.release.wait(10)
+        self.emit("output", value=value)
+
+
+def pinned_flow(store: SQLiteStore, flaky: Failing, gate: LoggingGate) -> Flow:
+    """The flow of :data:`OLD_ROWS`."""
+    flaky.set_error_handler(ErrorHandler("retry", max_retries=1, retry_delay=60))
+    flow = Flow("pinned", store=store)
+    flow.add_routine(Source(), "src")
+    flow.add_routine(flaky, "flaky")
+    flow.add_routine(gate, "gate")
+    flow.add_routine(Collector("append"), "sink")
+    flow.connect("src", "output", "flaky", "input")
+    flow.connect("src", "output", "sink", "input")
+    flow.connect("flaky", "output", "gate", "input")
+    flow.connect("gate", "output", "sink", "input")
+    return flow
+
+
+def test_a_file_written_before_the_rewrite_loads_and_recovers(tmp_path: Path) -> None:
+    """issue 9: the rewrite against the public protocol keeps the file format: rows
+    the earlier SQLiteStore wrote (history and log batches, pending rows, a retry
+    waiting in the snapshot, merge buffers) load, and the job recovers from them."""
+    path, job_id = old_file(tmp_path)
+    store = SQLiteStore(path)
+    assert store.unfinished_job_ids("pinned") == [job_id]
+    document = store.document(job_id)
+    assert document is not None
+    assert [
+        (p["slot_routine_id"], p["data"], p["retry_count"], p["merged"])
+        for p in document["pending_tasks"]
+    ] == [
+        ("gate", {"value": 2}, 0, False),
+        ("sink", {"value": 1}, 0, False),
+        ("flaky", {"value": 0}, 1, True),  # the retry, from the snapshot
+    ]
+    assert document["merge_buffers"] == {"sink": {"input": {"value": [0, 1, 2]}}}
+    assert [row[:2] for row in document["execution_history"]] == [
+        ["src", "start"],
+        *[["src", "output"]] * 3,
+        ["flaky", "retry"],
+        ["flaky", "output"],
+        ["flaky", "output"],
+        ["gate", "output"],
+    ]
+    assert document["execution_history"][0][4] == "record"
+    assert [entry["gate"] for entry in document["shared_log"]] == [1]
+    assert [entry["data"] for entry in document["output_log"]] == [{"value": 1}]
+
+    flow = pinned_flow(store, Failing(fail_on=set()), LoggingGate())
+    recovered = flow.recover(job_id, store, wait=True)
+    assert recovered.status == "completed"
+    received = (recovered.get_routine_state("sink") or {})["received"]
+    # Appended after the three from src: sink(1) pending, gate(2), then the retried 0.
+    assert received[-1] == {"value": [0, 1, 2, 1, 2, 0]}
+
+
+def normalised_rows(path: str) -> dict[str, Any]:
+    """The tables' JSON bodies flattened across batches, ids and times replaced."""
+    with closing(sqlite3.connect(path)) as db:
+        tables = {
+            table: [list(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
+            for table in ("jobs", "history", "records", "pending")
+        }
+    return normalise_rows(tables)
+
+
+def normalise_rows(tables: dict[str, list[list[Any]]]) -> dict[str, Any]:
+    def clean(text: str) -> Any:
+        text = re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "<uuid>", text)
+        text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+", "<time>", text)
+        text = re.sub(r'"[0-9a-f]+\.(\d+)"', r'"<id>.\1"', text)
+        return json.loads(re.sub(r"\b\d{10}\.\d+\b", "0.5", text))
+
+    (job,) = tables["jobs"]
+    return {
+        "snapshot": clean(job[4]),
+        "history": [entry for row in tables["history"] for entry in clean(row[3])],
+        "records": [(row[1], entry) for row in tables["records"] for entry in clean(row[4])],
+        "pending": [entry for row in tables["pending"] for entry in clean(row[3])],
+    }
+
+
+def test_the_rows_written_are_those_the_earlier_store_wrote(tmp_path: Path) -> None:
+    """issue 9: the same run, checkpointed by today's store, writes the very rows the
+    earlier SQLiteStore wrote (ids and times aside; batches may be cut elsewhere):
+    the snapshot's keys and values, history rows with times in seconds and "record"
+    marks, log records, compact pending rows."""
+    store = store_at(tmp_path, checkpoint_every=1)
+    gate = LoggingGate(block_on=2)
+    flow = pinned_flow(store, Failing(fail_on={0}, times=1), gate)
+    job = flow.execute("src", {"count": 3}, wait=False)
+    assert gate.entered.wait(10)
+    crashed = copy_of(store, tmp_path, "crashed.db")
+    flow.cancel(job)
+    gate.release.set()
+    assert job.wait_for_completion(10)
+    assert normalised_rows(crashed.path) == normalise_rows(OLD_ROWS)

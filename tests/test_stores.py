@@ -214,3 +214,22 @@ def test_a_third_party_store_inherits_the_checks_of_acquire_release_and_listings
     for call in calls:
         with pytest.raises(InvalidPayloadError, match="Minimal"):
             call(7)
+
+
+def test_check_id_is_public_for_third_party_stores() -> None:
+    """issue 9: a third-party store checks its ids with the built-in stores' message
+    through ``routilux.stores.check_id`` (exported, no private module needed)."""
+    import routilux.stores
+    from routilux.stores import check_id
+
+    assert "check_id" in routilux.stores.__all__
+
+    class Mine:
+        pass
+
+    check_id(Mine(), "load", "job_id", "job", optional=False)
+    check_id(Mine(), "unfinished_job_ids", "flow_id", None, optional=True)
+    with pytest.raises(InvalidPayloadError, match=r"Mine\.load: job_id must be a str, not int"):
+        check_id(Mine(), "load", "job_id", 7, optional=False)
+    with pytest.raises(InvalidPayloadError, match="flow_id must be a str or None, not bytes"):
+        check_id(Mine(), "unfinished_job_ids", "flow_id", b"f", optional=True)

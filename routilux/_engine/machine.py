@@ -55,7 +55,7 @@ import secrets
 import threading
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import Context
 from datetime import datetime
 from threading import get_ident
@@ -68,6 +68,7 @@ from routilux._engine import fanout, pending
 from routilux._engine.queue import ENTRY, MERGED, PLAIN_LIMIT, ActivationQueue, pack, unpack
 from routilux._merge import append_into, merge
 from routilux._signals import wiring_version
+from routilux.activation import Activations
 from routilux.connection import apply_param_mapping
 from routilux.error_handler import ErrorStrategy
 from routilux.event import Event
@@ -492,6 +493,7 @@ class JobMachine:
         infos = self.infos
         call = self.call_plain
         results = self.job_state._results
+        context, pristine = driver.context, driver.pristine
         for index, meta in enumerate(metas):
             if self.state != RUNNING_ or meta >= PLAIN_LIMIT:
                 return index, None
@@ -501,9 +503,10 @@ class JobMachine:
             frame.info = info
             held: Held = []
             frame.held = held
-            result = driver.context.run(call, frame, datas[index], first_seq + index)
-            if driver.context != driver.pristine:
+            result = context.run(call, frame, datas[index], first_seq + index)
+            if context != pristine:
                 driver.refresh(frame)
+                context, pristine = driver.context, driver.pristine
             if result is not None:
                 if type(result) is Failure:
                     return index, result
@@ -545,7 +548,6 @@ class JobMachine:
         count = len(done)
         self.in_flight -= count
         self.outstanding -= count
-        commit = self._commit_locked
         added = 0
         if self.state >= STOPPING and count:
             # Stopped while the batch ran (a handler cancelled or failed the job): the
@@ -556,10 +558,13 @@ class JobMachine:
                 if held:
                     self._record_dropped_locked(held)
             done = done[-1:]
+        helds = []
         for info, held in done:
             info.runs += 1
             if held:
-                added += commit(held)
+                helds.append(held)
+        if helds:
+            added = self._commit_many_locked(helds)
         if self.checkpointer is not None:
             self.since_checkpoint += count - 1
             self._checkpoint_due_locked()
@@ -706,6 +711,11 @@ class JobMachine:
     def _commit_locked(self, held: Held) -> int:
         """Under ``lock``: record and queue what an activation emitted; returns how
         many activations were queued."""
+        return self._commit_many_locked((held,))
+
+    def _commit_many_locked(self, helds: Iterable[Held]) -> int:
+        """Under ``lock``: :meth:`_commit_locked` for what several activations emitted,
+        in order."""
         state = self.state
         if state >= STOPPING:
             if state == STOPPING or self.final_status in _DROPS_LATE_WORK:
@@ -717,32 +727,35 @@ class JobMachine:
         flow = self.flow
         table = flow._fanout if flow._fanout_version == wiring_version[0] else fanout.table(flow)
         added = 0
-        for entry in held:
-            target = entry[1]
-            if type(target) is Event:
-                record(entry)  # the history keeps the held entry as it is
-                route = table.get(target)
-                if type(route) is int:  # one plain target: the common case
-                    metas.append(route)
+        moment = 0.0
+        for held in helds:
+            for entry in held:
+                target = entry[1]
+                if type(target) is Event:
+                    record(entry)  # the history keeps the held entry as it is
+                    route = table.get(target)
+                    if type(route) is int:  # one plain target: the common case
+                        metas.append(route)
+                        datas.append(entry[2])
+                        added += 1
+                        continue
+                    if route is None:
+                        route = self._route_locked(target)
+                    data = entry[2]
+                    for index, mapping in route[0]:
+                        metas.append(index)
+                        datas.append(apply_param_mapping(mapping, data) if mapping else data)
+                        added += 1
+                    if route[1]:
+                        self.observers.append((target, target.routine, data))
+                elif type(target) is int:  # a Slot.receive
+                    metas.append(target)
                     datas.append(entry[2])
                     added += 1
-                    continue
-                if route is None:
-                    route = self._route_locked(target)
-                data = entry[2]
-                for index, mapping in route[0]:
-                    metas.append(index)
-                    datas.append(apply_param_mapping(mapping, data) if mapping else data)
-                    added += 1
-                if route[1]:
-                    self.observers.append((target, target.routine, data))
-            elif type(target) is int:  # a Slot.receive
-                metas.append(target)
-                datas.append(entry[2])
-                added += 1
-            else:  # a record_execution call
-                record(entry)
-        moment = held[-1][3] if held else 0.0
+                else:  # a record_execution call
+                    record(entry)
+            if held:
+                moment = held[-1][3]
         if added:
             queue.appended += added
             self.outstanding += added
@@ -1220,16 +1233,21 @@ class JobMachine:
         rewrite = self.reported_seq is None
         incremental = getattr(self.checkpointer, "incremental", False)
         since = first if rewrite or not incremental else max(first, self.reported_seq or 0)
-        to_activation = pending.to_activation
-        flow = self.flow
-        pending_now = [
-            to_activation(flow, meta, data, self.activation_id(seq, queue.ids.get(seq)))
-            for meta, data, seq in queue.entries(since)
-        ]
-        delayed = [
-            to_activation(flow, meta, data, activation_id)
-            for _, (meta, data, activation_id) in self.timers.values()
-        ]
+        to_row = pending.RowMaker(self.flow)
+        ids = queue.ids
+        prefix = self.id_prefix
+        pending_now = Activations(
+            [
+                to_row(meta, data, ids.get(seq) or f"{prefix}{seq}")
+                for meta, data, seq in queue.entries(since)
+            ]
+        )
+        delayed = Activations(
+            [
+                to_row(meta, data, activation_id)
+                for _, (meta, data, activation_id) in self.timers.values()
+            ]
+        )
         self.reported_seq = queue.appended
         self.since_checkpoint = 0
         self.last_checkpoint = monotonic()

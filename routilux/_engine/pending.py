@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from routilux._engine.queue import ENTRY, MERGED, pack, unpack
-from routilux.activation import Activation
+from routilux.activation import Activation, ActivationRow
 from routilux.exceptions import EventNotFoundError, RoutineNotFoundError, SlotNotFoundError
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from routilux.slot import Slot
 
 __all__ = [
+    "RowMaker",
     "buffers_by_index",
     "from_activation",
     "resolve_deferred",
@@ -45,6 +46,35 @@ def to_activation(flow: Flow, meta: int, data: Any, activation_id: str) -> Activ
         entry=bool(flags & ENTRY),
         merged=bool(flags & MERGED),
     )
+
+
+class RowMaker:
+    """Turns queued activations of one flow into :data:`~routilux.activation.ActivationRow`
+    tuples, looking each slot's names up once."""
+
+    __slots__ = ("flow", "names")
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.names: dict[int, tuple[str, str]] = {}
+
+    def __call__(self, meta: int, data: Any, activation_id: str) -> ActivationRow:
+        index, attempt, flags = unpack(meta)
+        names = self.names.get(index)
+        if names is None:
+            slot = self.flow._slot_table[index]
+            routine = slot.routine
+            routine_id = self.flow._routine_ids.get(id(routine)) if routine is not None else None
+            names = self.names[index] = (routine_id or "", slot.name)
+        return (
+            names[0],
+            names[1],
+            data,
+            activation_id,
+            attempt,
+            bool(flags & ENTRY),
+            bool(flags & MERGED),
+        )
 
 
 def slot_named(flow: Flow, job_id: str, routine_id: Any, slot_name: Any, what: str) -> Slot:

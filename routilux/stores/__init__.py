@@ -4,11 +4,14 @@
 - :class:`SQLiteStore`: one SQLite file; jobs are checkpointed as they run, so that
   after the process dies a new one can continue them with ``Flow.recover``.
 
-Pass a store to ``Flow(..., store=...)``.
+Pass a store to ``Flow(..., store=...)``. To write a store of your own, subclass
+:class:`JobStore` (and, to checkpoint running jobs, return a :class:`Checkpointer`);
+:mod:`routilux.documents` turns jobs into JSON and back, and :func:`check_id` checks
+ids with the built-in stores' messages.
 """
 
-from routilux.stores.base import Checkpoint, Checkpointer, JobStore
+from routilux.stores.base import Checkpoint, Checkpointer, JobStore, check_id
 from routilux.stores.memory import MemoryStore
 from routilux.stores.sqlite import SQLiteStore
 
-__all__ = ["Checkpoint", "Checkpointer", "JobStore", "MemoryStore", "SQLiteStore"]
+__all__ = ["Checkpoint", "Checkpointer", "JobStore", "MemoryStore", "SQLiteStore", "check_id"]

@@ -1,24 +1,35 @@
-"""The interface between a flow and the place its jobs are recorded."""
+"""The interface between a flow and the place its jobs are recorded.
+
+A store subclasses :class:`JobStore`; to record running jobs as they go it also
+returns a :class:`Checkpointer` from :meth:`JobStore.checkpointer`, which the engine
+hands a :class:`Checkpoint` at quiet moments. Everything here is typed with public
+types only, and :mod:`routilux.documents` turns jobs into JSON and back, so a store
+needs no private name of routilux (the built-in SQLite store is written that way).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from routilux.activation import Activation
+from routilux.activation import Activations
 from routilux.exceptions import InvalidPayloadError
 
 if TYPE_CHECKING:
     from routilux.job_state import JobState
 
-__all__ = ["Checkpoint", "Checkpointer", "JobStore"]
+__all__ = ["Checkpoint", "Checkpointer", "JobStore", "check_id"]
 
 
 def check_id(store: object, method: str, argument: str, value: Any, *, optional: bool) -> None:
     """Refuse a job or flow id that is not a str (None too, unless ``optional``).
+
+    For stores: ``check_id(self, "load", "job_id", job_id, optional=False)`` at the top
+    of a method gives the built-in stores' message, as
+    ``"MyStore.load: job_id must be a str, not int"``.
 
     Raises:
         InvalidPayloadError: naming the store's method and the argument.
@@ -43,7 +54,9 @@ class Checkpoint:
     Attributes:
         job_state: the job (read it, do not change it).
         pending: queued activations, oldest first: all of them when ``rewrite`` is
-            true, else those queued since the previous checkpoint of this run.
+            true, else those queued since the previous checkpoint of this run (an
+            :class:`~routilux.activation.Activations`: ``pending.rows()`` gives plain
+            tuples, cheaper than Activation objects for a store that writes many).
         pending_start: the sequence number of ``pending[0]`` (activations are numbered
             in the order they were queued in this run, from 0).
         first_seq: the sequence number of the oldest activation still queued; those
@@ -58,19 +71,21 @@ class Checkpoint:
     """
 
     job_state: JobState
-    pending: Sequence[Activation]
+    pending: Activations
     pending_start: int
     first_seq: int
     next_seq: int
     rewrite: bool
-    delayed: Sequence[Activation]
+    delayed: Activations
     merge_buffers: Mapping[str, Mapping[str, Any]]
 
     def document(self) -> dict[str, Any]:
         """The job as a ``routilux.job`` document (a JSON-compatible dict), its pending
         work being the checkpoint's (queued and delayed): what ``JobState.load`` of it
         continues. Only for a checkpoint whose ``pending`` holds every queued
-        activation (``rewrite``, or a checkpointer that is not ``incremental``).
+        activation (``rewrite``, or a checkpointer that is not ``incremental``). An
+        incremental store builds its writes from the parts in :mod:`routilux.documents`
+        instead.
 
         Raises:
             SerializationError: for data that cannot be stored, naming where it is.
@@ -109,7 +124,9 @@ class JobStore(ABC):
     """Where a flow records its jobs.
 
     The engine calls ``job_started`` and ``job_settled`` from the thread that
-    started or settled the job; implementations must be thread safe.
+    started or settled the job, never under a lock of the engine; implementations must
+    be thread safe. A store of your own implements the four abstract methods; see
+    :doc:`/guide/serialization_and_stores` ("Writing a store").
     """
 
     @abstractmethod
@@ -118,7 +135,15 @@ class JobStore(ABC):
 
     @abstractmethod
     def job_settled(self, job_state: JobState) -> None:
-        """A job finished, or was paused and has no work in flight."""
+        """A job finished, or was paused and has no work in flight.
+
+        The job is quiet and stays so until this returns: ``job_state.serialize()``
+        gives its document (a paused job's with its pending work and merge buffers),
+        and the functions of :mod:`routilux.documents` its parts. An exception raised
+        here is recorded in ``job_state.errors`` (strategy ``"store"``) and logged; it
+        does not change the job's status. It comes after the last write of the job's
+        checkpointer has returned.
+        """
 
     @abstractmethod
     def load(self, job_id: str) -> JobState | None:

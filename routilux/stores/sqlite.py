@@ -33,16 +33,22 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from routilux._documents import JOB_FORMAT, VERSION
-from routilux._history import RecordName
-from routilux._job_document import RECORD_MARK, encode_deferred, encode_pending, encode_tracker
-from routilux._values import describe_exception, encode_payload, encode_value
+from routilux.activation import Activations
+from routilux.documents import (
+    RECORD_KINDS,
+    PayloadEncoder,
+    encode_activations,
+    history_since,
+    job_document,
+    job_snapshot,
+    records_since,
+)
 from routilux.exceptions import (
     ConfigurationError,
     InvalidPayloadError,
@@ -54,7 +60,6 @@ from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
 from routilux.stores.base import Checkpoint, JobStore, check_id
 
 if TYPE_CHECKING:
-    from routilux._history import Row
     from routilux.activation import Activation
 
 __all__ = ["SQLiteStore"]
@@ -99,14 +104,6 @@ _INDEXES = ("CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, flow_id)
 # Added after the first files were written: created when missing.
 _LATER_TABLES = frozenset({"leases"})
 
-# Append-only lists of a JobState, stored row by row: (kind, attribute).
-_RECORD_KINDS = (
-    ("shared_log", "_shared_log"),
-    ("output_log", "output_log"),
-    ("errors", "errors"),
-    ("pause_points", "pause_points"),
-)
-
 # Snapshot keys that are the store's own bookkeeping, not part of the job document:
 # the range of pending activations and how many history rows and records the
 # checkpoint covers, so that rows missing from the file are noticed on load.
@@ -125,8 +122,19 @@ _DAMAGED_WORDS = (
     "could not decode",  # Python's own error for text that is not UTF-8
 )
 
-_readable = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_escaped = json.JSONEncoder(separators=(",", ":")).encode
+# Without the check for circular data, which costs a fifth of the time: everything
+# written is encoded by routilux.documents first, which refuses data containing itself.
+_readable = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_escaped = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def _describe(exc: BaseException) -> str:
+    """``"TypeName: message"`` of ``exc``, without raising if its ``__str__`` does."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable message>"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _dumps(value: Any) -> str:
@@ -367,11 +375,10 @@ class SQLiteStore(JobStore):
         if damaged:
             return SerializationError(
                 f"the SQLite store {self.path} is damaged or is not a routilux store "
-                f"(while trying to {operation}{_of(job_id)}): {describe_exception(exc)}"
+                f"(while trying to {operation}{_of(job_id)}): {_describe(exc)}"
             )
         return StoreError(
-            f"the SQLite store {self.path} cannot {operation}{_of(job_id)}: "
-            f"{describe_exception(exc)}"
+            f"the SQLite store {self.path} cannot {operation}{_of(job_id)}: {_describe(exc)}"
         )
 
     @contextmanager
@@ -499,7 +506,7 @@ class SQLiteStore(JobStore):
                 self.renew_leases()
             except Exception as exc:
                 # Retried at the next tick; meanwhile the leases run towards expiry.
-                logger.warning("%r could not renew its leases: %s", self, describe_exception(exc))
+                logger.warning("%r could not renew its leases: %s", self, _describe(exc))
 
     def _claim(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
         """Inside a transaction: make this store the owner of ``job_id``'s lease."""
@@ -582,7 +589,7 @@ class SQLiteStore(JobStore):
                 "%r could not claim job %s as it started: %s",
                 self,
                 job_state.job_id,
-                describe_exception(exc),
+                _describe(exc),
             )
 
     def job_settled(self, job_state: JobState) -> None:
@@ -601,7 +608,7 @@ class SQLiteStore(JobStore):
                 self._writers.pop(job_id, None)
         try:
             if writer is None:
-                writer = _JobWriter(self, job_state)
+                writer = self._writer(job_state.job_id)
             writer.write_settled(job_state)
         except _LeaseLost:
             with self._lock:
@@ -619,7 +626,7 @@ class SQLiteStore(JobStore):
                         self,
                         job_id,
                         job_state.status,
-                        describe_exception(second),
+                        _describe(second),
                     )
                     if isinstance(second, _LeaseLost):
                         with self._lock:
@@ -643,7 +650,7 @@ class SQLiteStore(JobStore):
                 # A finished job has no work left: none is stored, none is counted.
                 snapshot.update(status=status, pending_from=0, pending_to=0, delayed=[])
             except Exception as exc:
-                raise self._damaged(job_id, _Damaged("jobs", describe_exception(exc))) from exc
+                raise self._damaged(job_id, _Damaged("jobs", _describe(exc))) from exc
             db.execute(
                 "UPDATE jobs SET status = ?, updated_at = ?, snapshot = ? WHERE job_id = ?",
                 (status, time.time(), _dumps(snapshot), job_id),
@@ -654,7 +661,8 @@ class SQLiteStore(JobStore):
             self._forget(job_id)
 
     def checkpointer(self, job_state: JobState) -> _JobWriter:
-        writer = _JobWriter(self, job_state)
+        """A checkpointer that writes the job incrementally (see the module docstring)."""
+        writer = self._writer(job_state.job_id)
         with self._lock:
             self._writers[job_state.job_id] = writer
         return writer
@@ -744,13 +752,13 @@ class SQLiteStore(JobStore):
         except _Damaged as exc:
             raise self._damaged(job_id, exc) from None
         except Exception as exc:  # a shape _assemble does not check: still damage
-            raise self._damaged(job_id, _Damaged("jobs", describe_exception(exc))) from exc
+            raise self._damaged(job_id, _Damaged("jobs", _describe(exc))) from exc
         try:
             job = JobState.deserialize(document)
         except SerializationError as exc:
             raise self._named(job_id, exc) from exc.__cause__
         except Exception as exc:
-            raise self._named(job_id, SerializationError(describe_exception(exc))) from exc
+            raise self._named(job_id, SerializationError(_describe(exc))) from exc
         return document, job
 
     def _damaged(self, job_id: str, exc: _Damaged) -> SerializationError:
@@ -784,7 +792,7 @@ class SQLiteStore(JobStore):
                     (job_id,),
                 ).fetchall()
             )
-        written = {kind: counts.get(kind, 0) for kind, _ in _RECORD_KINDS}
+        written = {kind: counts.get(kind, 0) for kind in RECORD_KINDS}
         if not all(type(n) is int and n >= 0 for n in (history, *written.values())):
             raise SerializationError(
                 f"the SQLite store {self.path} is damaged: the history or record rows of "
@@ -792,10 +800,14 @@ class SQLiteStore(JobStore):
             )
         return history, written
 
-    def _write(self, job_state: JobState, batch: _Batch, *, release: bool) -> None:
+    def _writer(self, job_id: str) -> _JobWriter:
+        return _JobWriter(
+            job_id, self.checkpoint_every, self.checkpoint_interval, self._counts, self._write
+        )
+
+    def _write(self, job_id: str, batch: _Batch, release: bool) -> None:
         """Commit one checkpoint (``release``: the settled job's last write, which also
         gives up its lease), if this store still owns the job's lease."""
-        job_id = job_state.job_id
         with self._transaction("write", job_id) as db:
             now = time.time()
             self._check_lease(db, job_id, now)
@@ -896,32 +908,6 @@ def _process_alive(pid: int) -> bool:
 # -- the stored rows, and back ----------------------------------------------------------
 
 
-def _history_entry(row: Row, encode: Callable[[Any, str], Any]) -> list[Any]:
-    """One history row as a batch stores it: ``[routine_id, event_name, data, time]``,
-    plus ``"record"`` for a row that is not an emission (as in a job document)."""
-    routine_id, event_name, data, moment = row
-    entry = [routine_id, str(event_name), encode(data, "$.execution_history"), moment]
-    if isinstance(event_name, RecordName):
-        entry.append(RECORD_MARK)
-    return entry
-
-
-def _history_row(entry: Any) -> list[Any]:
-    """A stored history entry as a ``routilux.job`` ``execution_history`` row."""
-    if type(entry) is not list or not (
-        len(entry) == 4 or (len(entry) == 5 and entry[4] == RECORD_MARK)
-    ):
-        raise _Damaged("history", f"a row is {_short(entry)}, not [routine, event, data, time]")
-    routine_id, event_name, data, moment = entry[:4]
-    if isinstance(moment, bool) or not isinstance(moment, (int, float)):
-        raise _Damaged("history", f"a row's time is {_short(moment)}, not a number")
-    try:
-        stamp = _iso(moment)
-    except (ValueError, OverflowError, OSError):
-        raise _Damaged("history", f"a row's time {moment!r} is out of range") from None
-    return [routine_id, event_name, data, stamp, *entry[4:]]
-
-
 def _assemble(
     job_id: str,
     row: tuple[Any, Any, Any],
@@ -949,19 +935,16 @@ def _assemble(
         raise _Damaged("jobs", "the snapshot's delayed activations are not a list")
     history_end = _count(kept["history_end"], "history_end")
     records_end = kept["records_end"]
-    if type(records_end) is not dict or set(records_end) != {kind for kind, _ in _RECORD_KINDS}:
+    if type(records_end) is not dict or set(records_end) != set(RECORD_KINDS):
         raise _Damaged("jobs", "the snapshot's record counts are damaged")
     limit = snapshot.get("history_limit")
     if limit is not None and (type(limit) is not int or limit < 1):
         raise _Damaged("jobs", f"the snapshot's history_limit is {_short(limit)}")
 
     history_from = 0 if limit is None else max(0, history_end - limit)
-    rows = [
-        _history_row(entry)
-        for entry in _collect(history, history_from, history_end, "history", "history rows")
-    ]
+    rows = _collect(history, history_from, history_end, "history", "history rows")
     lists: dict[str, list[Any]] = {}
-    for kind, _ in _RECORD_KINDS:
+    for kind in RECORD_KINDS:
         batches = [batch[1:] for batch in records if batch[0] == kind]
         end = _count(records_end[kind], f"records_end.{kind}")
         lists[kind] = _collect(batches, 0, end, "records", f"{kind} entries")
@@ -971,16 +954,12 @@ def _assemble(
         _expand_pending(entry)
         for entry in _collect(pending, pending_from, pending_to, "pending", "activations")
     ]
-    return {
-        **snapshot,
-        **lists,
-        "format": JOB_FORMAT,
-        "version": VERSION,
-        "pending_tasks": tasks + delayed,
-        "execution_history": rows,
-        # The rows the file holds decide it, so the document is consistent by itself.
-        "history_dropped": history_from,
-    }
+    try:
+        # The rows the file holds decide history_dropped, so the document is
+        # consistent by itself.
+        return job_document(snapshot, rows, lists, tasks + delayed, history_dropped=history_from)
+    except SerializationError as exc:  # only the history rows are checked there
+        raise _Damaged("history", str(exc)) from None
 
 
 def _collect(
@@ -1070,23 +1049,34 @@ class _Batch:
 
 
 class _JobWriter:
-    """Checkpoints one job into a :class:`SQLiteStore` (the engine's Checkpointer)."""
+    """Checkpoints one job into a :class:`SQLiteStore` (the engine's Checkpointer).
 
-    def __init__(self, store: SQLiteStore, job_state: JobState) -> None:
-        self.store = store
-        self.job_id = job_state.job_id
-        self.every = store.checkpoint_every
-        self.interval = store.checkpoint_interval
+    It reaches the store through the two functions it is given: ``counts(job_id)``,
+    how many history rows and records of each kind the file holds for the job, and
+    ``commit(job_id, batch, release)``, the transaction of one write.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        every: int,
+        interval: float,
+        counts: Callable[[str], tuple[int, dict[str, int]]],
+        commit: Callable[[str, _Batch, bool], None],
+    ) -> None:
+        self.job_id = job_id
+        self.every = every
+        self.interval = interval
         self.incremental = True
-        self.count = 0
-        self.last = time.monotonic()
+        self.counts = counts
+        self.commit = commit
         # A file that cannot be read fails the job at its first write (the engine
         # records that as the job's failure) rather than here, as it starts.
         self.failure: Exception | None = None
         self.history_written = 0
-        self.records_written = {kind: 0 for kind, _ in _RECORD_KINDS}
+        self.records_written = dict.fromkeys(RECORD_KINDS, 0)
         try:
-            self.history_written, self.records_written = store._counts(self.job_id)
+            self.history_written, self.records_written = counts(job_id)
         except (StoreError, SerializationError) as exc:
             self.failure = exc
         # Held while a write is in progress: writes of one job land in capture order.
@@ -1107,120 +1097,92 @@ class _JobWriter:
         batch.pending_from = checkpoint.first_seq
         batch.pending_to = checkpoint.next_seq
         batch.pending_rewrite = checkpoint.rewrite
-        encode = _CachedEncoder()
+        # One encoder for the write: a payload usually sits in the history and in the
+        # queue, and is encoded once.
+        encode = PayloadEncoder()
         if checkpoint.pending:
             first = checkpoint.pending_start
             entries = _pending_rows(checkpoint.pending, encode)
             batch.pending = (first, first + len(entries) - 1, _dumps(entries))
-        delayed = [_expand_pending(row) for row in _pending_rows(checkpoint.delayed, encode)]
-        buffers = {rid: dict(slots) for rid, slots in checkpoint.merge_buffers.items()}
-        job_state = checkpoint.job_state
-        written = self._fill(batch, job_state, buffers, delayed, encode)
+        delayed = encode_activations(checkpoint.delayed, encode=encode)
+        written = self._fill(batch, checkpoint.job_state, checkpoint.merge_buffers, delayed, encode)
 
         def write() -> None:
             with self.io_lock:
-                self._commit(job_state, batch, written, release=False)
+                self._commit(batch, written, release=False)
 
         return write
 
     def write_settled(self, job_state: JobState) -> None:
-        """Write a job that finished or paused (its pending work is in the JobState) and
-        give up its lease in the same transaction.
+        """Write a job that finished or paused (its pending work and merge buffers are
+        in the JobState) and give up its lease in the same transaction.
 
         Waits for a checkpoint write of the job still in progress, so writes land in the
         order they were taken.
         """
         with self.io_lock:
             if self.failure is not None:
-                self.history_written, self.records_written = self.store._counts(self.job_id)
+                self.history_written, self.records_written = self.counts(self.job_id)
                 self.failure = None
-            with job_state._lock:
-                pending = list(job_state.pending_tasks)
-                buffers = dict(job_state._merge_buffers)
+            pending = list(job_state.pending_tasks)
             batch = _Batch()
             batch.pending_rewrite = True
             batch.pending_to = len(pending)
             if pending:
-                entries = [_compact(entry) for entry in encode_pending(pending, "$.pending_tasks")]
+                entries = [_compact(entry) for entry in encode_activations(pending)]
                 batch.pending = (0, len(entries) - 1, _dumps(entries))
-            written = self._fill(batch, job_state, buffers, [], _CachedEncoder())
-            self._commit(job_state, batch, written, release=True)
+            written = self._fill(batch, job_state, None, [], PayloadEncoder())
+            self._commit(batch, written, release=True)
 
     def _fill(
         self,
         batch: _Batch,
         job_state: JobState,
-        buffers: dict[str, dict[str, Any]],
+        buffers: Mapping[str, Mapping[str, Any]] | None,
         delayed: list[dict[str, Any]],
-        encode: _CachedEncoder,
+        encode: PayloadEncoder,
     ) -> tuple[int, dict[str, int]]:
-        """Put the snapshot and everything appended since the last write into ``batch``;
-        return the history and record counts the file holds once it is committed."""
-        log = job_state._formatted_log()
-        with job_state._lock, job_state.execution_tracker._lock:
-            first_row, rows = job_state._history.rows_since(self.history_written)
-            written = dict(self.records_written)
-            for kind, attribute in _RECORD_KINDS:
-                entries = log if attribute == "_shared_log" else getattr(job_state, attribute)
-                start = written[kind]
-                fresh = entries[start:]
-                if fresh:
-                    body = encode_value(fresh, f"$.{kind}[{start}:]")
-                    batch.records.append((kind, start, len(fresh), _dumps(body)))
-                    written[kind] = start + len(fresh)
-            history_end = first_row + len(rows)
-            snapshot = _snapshot(job_state, buffers, delayed)
-            snapshot["pending_from"] = batch.pending_from
-            snapshot["pending_to"] = batch.pending_to
-            snapshot["history_end"] = history_end
-            snapshot["records_end"] = written
-            batch.snapshot = _dumps(snapshot)
-            batch.status = snapshot["status"]
-            batch.flow_id = snapshot["flow_id"]
+        """Put the snapshot and everything appended since the last write into ``batch``
+        (``buffers``: the checkpoint's merge buffers, None for the job's own); return
+        the history and record counts the file holds once it is committed."""
+        first_row, rows = history_since(job_state, self.history_written, encode=encode)
+        written = dict(self.records_written)
+        for kind in RECORD_KINDS:
+            start = written[kind]
+            fresh = records_since(job_state, kind, start)
+            if fresh:
+                batch.records.append((kind, start, len(fresh), _dumps(fresh)))
+                written[kind] = start + len(fresh)
+        history_end = first_row + len(rows)
+        snapshot = job_snapshot(job_state, merge_buffers=buffers)
+        snapshot["delayed"] = delayed
+        snapshot["pending_from"] = batch.pending_from
+        snapshot["pending_to"] = batch.pending_to
+        snapshot["history_end"] = history_end
+        snapshot["records_end"] = written
+        batch.snapshot = _dumps(snapshot)
+        batch.status = snapshot["status"]
+        batch.flow_id = snapshot["flow_id"]
         limit = job_state.history_limit
         if limit is not None:
             batch.history_keep_from = max(0, history_end - limit)
         if rows:
-            encoded = [_history_entry(row, encode) for row in rows]
-            batch.history = (first_row, len(encoded), _dumps(encoded))
+            batch.history = (first_row, len(rows), _dumps(rows))
         return history_end, written
 
-    def _commit(
-        self,
-        job_state: JobState,
-        batch: _Batch,
-        written: tuple[int, dict[str, int]],
-        *,
-        release: bool,
-    ) -> None:
-        self.store._write(job_state, batch, release=release)
+    def _commit(self, batch: _Batch, written: tuple[int, dict[str, int]], *, release: bool) -> None:
+        self.commit(self.job_id, batch, release)
         self.history_written, self.records_written = written
 
 
-class _CachedEncoder:
-    """``encode_value`` that encodes each data object once per checkpoint: a payload
-    usually sits both in the history and in the queue."""
-
-    __slots__ = ("cache",)
-
-    def __init__(self) -> None:
-        # id -> encoded; the objects stay alive meanwhile (the job holds them).
-        self.cache: dict[int, Any] = {}
-
-    def __call__(self, value: Any, where: str) -> Any:
-        key = id(value)
-        encoded = self.cache.get(key, _MISSING)
-        if encoded is _MISSING:
-            encoded = self.cache[key] = encode_payload(value, where)
-        return encoded
-
-
-_MISSING: Any = object()
-
-
-def _pending_rows(activations: Sequence[Activation], encode: _CachedEncoder) -> list[list[Any]]:
+def _pending_rows(activations: Sequence[Activation], encode: PayloadEncoder) -> list[list[Any]]:
     """Activations as compact rows ``[routine_id, slot, data, attempt, merged, entry,
     activation_id]``."""
+    if isinstance(activations, Activations):  # a checkpoint's: plain rows are cheaper
+        return [
+            [routine_id, slot, encode(data, "$.pending_tasks.data"), attempt, merged, entry, aid]
+            for routine_id, slot, data, aid, attempt, entry, merged in activations.rows()
+        ]
     return [
         [
             activation.routine_id,
@@ -1265,26 +1227,3 @@ def _expand_pending(row: Any) -> dict[str, Any]:
     if len(row) == 7:
         expanded["activation_id"] = row[6]
     return expanded
-
-
-def _snapshot(
-    job_state: JobState, buffers: dict[str, dict[str, Any]], delayed: list[dict[str, Any]]
-) -> dict[str, Any]:
-    tracker = job_state.execution_tracker
-    return {
-        "job_id": job_state.job_id,
-        "flow_id": job_state.flow_id,
-        "status": job_state.status,
-        "current_routine_id": job_state.current_routine_id,
-        "created_at": job_state.created_at.isoformat(),
-        "updated_at": datetime.fromtimestamp(job_state._updated).isoformat(),
-        "routine_states": encode_value(job_state.routine_states, "$.routine_states"),
-        "shared_data": encode_value(job_state.shared_data, "$.shared_data"),
-        "deferred_events": encode_deferred(job_state.deferred_events),
-        "merge_buffers": encode_value(buffers, "$.merge_buffers"),
-        "results": encode_value(job_state._results, "$.results"),
-        "history_limit": job_state.history_limit,
-        "history_dropped": job_state.history_dropped,
-        "execution_tracker": encode_tracker(tracker),
-        "delayed": delayed,
-    }
