@@ -20,7 +20,7 @@ from typing import Any
 from routilux.exceptions import ConfigurationError
 from routilux.execution_record import ExecutionRecord
 
-__all__ = ["MAX_HISTORY_LIMIT", "History", "RecordName", "record_name"]
+__all__ = ["MAX_HISTORY_LIMIT", "History", "OneKey", "RecordName", "record_name"]
 
 Row = tuple[str, str, Any, float]
 
@@ -54,6 +54,27 @@ def record_name(name: str) -> RecordName:
 
 _RECORD_NAME_CACHE = 256
 
+
+class OneKey:
+    """The event name of a history row whose data had at most one key.
+
+    Most emissions carry one value (``emit("output", value=v)``); the engine stores
+    such a row as ``(routine_id, OneKey(event name, key), value, time)`` rather than
+    keeping the emission's dict, which is most of a record's memory. Reading the row
+    gives ``(routine_id, event name, {key: value}, time)`` again, a new dict each time
+    (``{}`` for ``key`` None). One object per event and key, kept by the event.
+    """
+
+    __slots__ = ("event_name", "key")
+
+    def __init__(self, event_name: str, key: str | None) -> None:
+        self.event_name = event_name
+        self.key = key
+
+    def data(self, value: Any) -> dict[str, Any]:
+        return {} if self.key is None else {self.key: value}
+
+
 _WIDTH = 4  # items per record in the flat store
 #: The largest ``history_limit`` (far more records than fit in memory).
 MAX_HISTORY_LIMIT = 2**40
@@ -61,11 +82,16 @@ MAX_HISTORY_LIMIT = 2**40
 
 def _rows(flat: list[Any]) -> list[Row]:
     """Rows from the flat store. An emission is written with its event object in the
-    name's place (the engine's commit stores what the handler held, as it is); it is
-    read back as the event's name."""
+    name's place (the engine's commit stores what the handler held, as it is), or with
+    a :class:`OneKey` and the value of its one key; it is read back as the event's name
+    and data."""
     items = iter(flat)
     return [
-        (routine_id, name if isinstance(name, str) else name.name, data, moment)
+        (routine_id, name, data, moment)
+        if isinstance(name, str)
+        else (routine_id, name.event_name, name.data(data), moment)
+        if type(name) is OneKey
+        else (routine_id, name.name, data, moment)
         for routine_id, name, data, moment in zip(items, items, items, items, strict=True)
     ]
 

@@ -44,6 +44,8 @@ class Event:
         self.output_params: list[str] = list(output_params or [])
         self.signal = FanoutSignal(doc=f"Emissions of event {name!r}")
         self._connections: dict[tuple[Slot, Flow | None], Connection] = {}
+        # The engine's compact history rows of this event, one per data key.
+        self._history_tags: dict[str | None, Any] = {}
 
     @property
     def connected_slots(self) -> list[Slot]:

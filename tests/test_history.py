@@ -327,3 +327,53 @@ def test_events_named_like_framework_records_stay_apart_from_them() -> None:
         store.close()
     assert from_store is not None
     assert from_store.serialize()["execution_history"] == job.serialize()["execution_history"]
+
+
+def test_emissions_of_zero_one_and_two_keys_read_back_as_emitted() -> None:
+    """Issue 9 (history <= 100 bytes a record): a one-key emission is kept without its
+    dict, yet reads back, saves and loads as the dict it was; a later change to the
+    emitted dict does not reach the record."""
+    kept: list[dict[str, Any]] = []
+
+    class Source(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("none")
+            self.define_event("one", ["value"])
+            self.define_event("two", ["a", "b"])
+
+        def go(self) -> None:
+            self.emit("none")
+            self.emit("one", value=[1, 2])
+            self.emit("one", value=None)
+            self.emit("two", a=1, b="x")
+
+    class Keeper(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.keep)
+
+        def keep(self, data: dict[str, Any]) -> None:
+            kept.append(data)
+            data["changed"] = True
+
+    flow = Flow("compact")
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Keeper(), "keeper")
+    flow.connect("source", "one", "keeper", "input")
+    job = flow.execute("source")
+    assert job.status == "completed"
+    records = job.get_execution_history("source")
+    emitted = [(r.event_name, r.data) for r in records if r.event_name != "start"]
+    assert emitted[:4] == [
+        ("none", {}),
+        ("one", {"value": [1, 2]}),
+        ("one", {"value": None}),
+        ("two", {"a": 1, "b": "x"}),
+    ]
+    assert len(kept) == 2
+    loaded = JobState.deserialize(job.serialize())
+    assert [(r.event_name, r.data) for r in loaded.get_execution_history("source")] == [
+        (r.event_name, r.data) for r in job.get_execution_history("source")
+    ]

@@ -66,6 +66,7 @@ from routilux._blocking import blocking
 from routilux._context import Frame, Held, SlotInfo, current_frame
 from routilux._engine import fanout, pending
 from routilux._engine.queue import ENTRY, MERGED, PLAIN_LIMIT, ActivationQueue, pack, unpack
+from routilux._history import OneKey
 from routilux._merge import append_into, merge
 from routilux._signals import wiring_version
 from routilux.activation import Activations
@@ -732,16 +733,19 @@ class JobMachine:
             for entry in held:
                 target = entry[1]
                 if type(target) is Event:
-                    record(entry)  # the history keeps the held entry as it is
+                    data = entry[2]
+                    if len(data) < 2:
+                        record(_compact(entry, target, data))
+                    else:
+                        record(entry)  # the history keeps the held entry as it is
                     route = table.get(target)
                     if type(route) is int:  # one plain target: the common case
                         metas.append(route)
-                        datas.append(entry[2])
+                        datas.append(data)
                         added += 1
                         continue
                     if route is None:
                         route = self._route_locked(target)
-                    data = entry[2]
                     for index, mapping in route[0]:
                         metas.append(index)
                         datas.append(apply_param_mapping(mapping, data) if mapping else data)
@@ -1803,6 +1807,22 @@ class JobMachine:
                 entry_id, "completed", {"execution_time": end - self.started_at}
             )
         tracker.record_routine_end(entry_id, status)
+
+
+def _compact(entry: Any, event: Event, data: Any) -> Any:
+    """The history row of an emission whose data has at most one key: the value
+    without its dict, under the event's :class:`OneKey` for that key (the dict is
+    most of a record's memory)."""
+    if type(data) is not dict:
+        return entry
+    if data:
+        [(key, value)] = data.items()
+    else:
+        key = value = None
+    tag = event._history_tags.get(key)
+    if tag is None:
+        tag = event._history_tags.setdefault(key, OneKey(event.name, key))
+    return (entry[0], tag, value, entry[3])
 
 
 def _in_event_loop() -> bool:
