@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["ENTRY", "MERGED", "PLAIN_LIMIT", "ActivationQueue", "pack", "unpack"]
@@ -76,12 +77,19 @@ class ActivationQueue:
     def entries(self, since: int = 0) -> list[tuple[int, Any, int]]:
         """``(meta, data, seq)`` of the queued activations with ``seq >= since``."""
         first = self.first_seq
-        skip = max(0, since - first)
-        metas = itertools.islice(self.metas, skip, None)
-        datas = itertools.islice(self.datas, skip, None)
+        start = max(since, first)
+        count = self.appended - start
+        if count <= 0:
+            return []
+        if start == first:
+            metas: Iterable[int] = self.metas
+            datas: Iterable[Any] = self.datas
+        else:  # the newest ``count``: a deque is walked from its right end, not skipped
+            metas = reversed(list(itertools.islice(reversed(self.metas), count)))
+            datas = reversed(list(itertools.islice(reversed(self.datas), count)))
         return [
-            (meta, data, first + skip + offset)
-            for offset, (meta, data) in enumerate(zip(metas, datas, strict=False))
+            (meta, data, start + offset)
+            for offset, (meta, data) in enumerate(zip(metas, datas, strict=True))
         ]
 
     def clear(self) -> None:
