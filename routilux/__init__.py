@@ -4,6 +4,10 @@ Subclass :class:`Routine`, declare slots and events, wire routines in a :class:`
 and run it with :meth:`Flow.execute`, which returns the job's :class:`JobState`.
 """
 
+# The document modules register the code behind the serialize/deserialize methods
+# (see routilux._codecs): the model does not import them.
+import routilux._component_documents
+import routilux._job_document  # noqa: F401
 from routilux.builtin_routines import (
     ConditionalRouter,
     DataFlattener,

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+import routilux._codecs as _codecs
 from routilux._documents import (
     CONNECTION_FORMAT,
     ERROR_HANDLER_FORMAT,
@@ -524,3 +525,12 @@ def tracker_from_document(
         tracker._recorded_events = events
         tracker._derive_events = None
     return tracker
+
+
+_codecs.register("routine", routine_to_document, routine_from_document)
+_codecs.register("slot", slot_to_document, slot_from_document)
+_codecs.register("event", event_to_document, event_from_document)
+_codecs.register("connection", connection_to_document, connection_from_document)
+_codecs.register("error_handler", error_handler_to_document, error_handler_from_document)
+_codecs.register("record", record_to_document, record_from_document)
+_codecs.register("tracker", tracker_to_document, tracker_from_document)

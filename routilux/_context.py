@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from time import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from routilux.event import Event
-    from routilux.execution_context import ExecutionContext
-    from routilux.flow import Flow
-    from routilux.job_state import JobState
-    from routilux.routine import Routine
-    from routilux.slot import Slot
+# The model's classes are imported by the model's modules, which import this one: here
+# they are named by these aliases (documentation only), so that nothing here imports
+# back.
+Event = Any
+ExecutionContext = Any
+Flow = Any
+JobState = Any
+Routine = Any
+Slot = Any
 
 __all__ = ["Frame", "Held", "RunningJob", "SlotInfo", "current_frame"]
 

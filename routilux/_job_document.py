@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import routilux._codecs as _codecs
 from routilux._documents import (
     JOB_FORMAT,
     MAX_RETRY_COUNT,
@@ -713,3 +714,11 @@ def _deferred(doc: DeferredDoc, index: int) -> dict[str, Any]:
         "data": data,
         "timestamp": doc.timestamp,
     }
+
+
+def _fill_job(cls: type[JobState], job: JobState, data: Any) -> JobState:
+    populate_job(job, data)
+    return job
+
+
+_codecs.register("job", job_to_document, _fill_job)

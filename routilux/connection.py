@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import routilux._codecs as _codecs
 from routilux._hybrid import hybridmethod
 
 if TYPE_CHECKING:
     from routilux.event import Event
-    from routilux.flow import Flow
     from routilux.slot import Slot
 
 __all__ = ["Connection", "apply_param_mapping"]
@@ -62,7 +62,7 @@ class Connection:
         target_slot: Slot | None = None,
         param_mapping: dict[str, str] | None = None,
         *,
-        flow: Flow | None = None,
+        flow: object | None = None,
         source_routine_id: str | None = None,
         target_routine_id: str | None = None,
     ) -> None:
@@ -107,9 +107,7 @@ class Connection:
         Raises:
             SerializationError: if the mapping is not strings to strings.
         """
-        from routilux._component_documents import connection_to_document
-
-        return connection_to_document(self)
+        return _codecs.to_document("connection", self)
 
     @hybridmethod
     def deserialize(cls: type[Connection], instance: Connection | None, data: Any) -> Connection:
@@ -123,9 +121,7 @@ class Connection:
         Raises:
             SerializationError: for anything wrong with the document; nothing changes.
         """
-        from routilux._component_documents import connection_from_document
-
-        return connection_from_document(cls, instance, data)
+        return _codecs.from_document("connection", cls, instance, data)
 
     def __repr__(self) -> str:
         return f"Connection[{self.source_event!r} -> {self.target_slot!r}]"

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from routilux import _job_document as _impl
+import routilux._job_document as _impl
 from routilux._documents import FLOW_FORMAT, JOB_FORMAT, SUPPORTED_VERSIONS, VERSION
 from routilux._values import decode_value, encode_payload, encode_value
 from routilux.exceptions import InvalidPayloadError

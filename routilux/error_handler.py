@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+import routilux._codecs as _codecs
 from routilux._hybrid import hybridmethod
 from routilux.exceptions import InvalidStrategyError
 
@@ -216,9 +217,7 @@ class ErrorHandler:
             SerializationError: for an exception class a loader could not find (one
                 defined inside a function and not registered).
         """
-        from routilux._component_documents import error_handler_to_document
-
-        return error_handler_to_document(self)
+        return _codecs.to_document("error_handler", self)
 
     @hybridmethod
     def deserialize(
@@ -233,9 +232,7 @@ class ErrorHandler:
         Raises:
             SerializationError: for anything wrong with the document; nothing changes.
         """
-        from routilux._component_documents import error_handler_from_document
-
-        return error_handler_from_document(cls, instance, data)
+        return _codecs.from_document("error_handler", cls, instance, data)
 
     def __repr__(self) -> str:
         return (

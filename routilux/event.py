@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import routilux._codecs as _codecs
 from routilux._hybrid import hybridmethod
 from routilux._signals import FanoutSignal, wiring_version
 from routilux.connection import Connection
 
 if TYPE_CHECKING:
-    from routilux.flow import Flow
     from routilux.routine import Routine
     from routilux.slot import Slot
 
@@ -43,7 +43,7 @@ class Event:
         self.routine = routine
         self.output_params: list[str] = list(output_params or [])
         self.signal = FanoutSignal(doc=f"Emissions of event {name!r}")
-        self._connections: dict[tuple[Slot, Flow | None], Connection] = {}
+        self._connections: dict[tuple[Slot, object | None], Connection] = {}
         # The engine's compact history rows of this event, one per data key.
         self._history_tags: dict[str | None, Any] = {}
 
@@ -68,7 +68,7 @@ class Event:
         self,
         slot: Slot,
         param_mapping: dict[str, str] | None,
-        flow: Flow | None,
+        flow: object | None,
         source_routine_id: str | None,
         target_routine_id: str | None,
     ) -> Connection:
@@ -137,9 +137,7 @@ class Event:
         Raises:
             SerializationError: if ``output_params`` holds anything but strings.
         """
-        from routilux._component_documents import event_to_document
-
-        return event_to_document(self)
+        return _codecs.to_document("event", self)
 
     @hybridmethod
     def deserialize(cls: type[Event], instance: Event | None, data: Any) -> Event:
@@ -152,9 +150,7 @@ class Event:
         Raises:
             SerializationError: for anything wrong with the document; nothing changes.
         """
-        from routilux._component_documents import event_from_document
-
-        return event_from_document(cls, instance, data)
+        return _codecs.from_document("event", cls, instance, data)
 
     def __repr__(self) -> str:
         if self.routine is not None:

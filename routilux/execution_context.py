@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from routilux.channels import Channel, TypedChannel
-    from routilux.flow import Flow
     from routilux.job_state import JobState
 
 T = TypeVar("T")
@@ -30,7 +29,9 @@ class ExecutionContext(NamedTuple):
     only as long as the handler runs.
     """
 
-    flow: Flow
+    #: The :class:`~routilux.Flow` running the job (typed Any: the flow imports the
+    #: model, and the model does not import the flow).
+    flow: Any
     job_state: JobState
     routine_id: str
 

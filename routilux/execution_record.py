@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import routilux._codecs as _codecs
 from routilux._hybrid import hybridmethod
 
 __all__ = ["ExecutionRecord"]
@@ -81,9 +82,7 @@ class ExecutionRecord:
         Raises:
             SerializationError: for data that cannot be stored, naming where it is.
         """
-        from routilux._component_documents import record_to_document
-
-        return record_to_document(self)
+        return _codecs.to_document("record", self)
 
     @hybridmethod
     def deserialize(
@@ -97,9 +96,7 @@ class ExecutionRecord:
         Raises:
             SerializationError: for anything wrong with the document; nothing changes.
         """
-        from routilux._component_documents import record_from_document
-
-        return record_from_document(cls, instance, data)
+        return _codecs.from_document("record", cls, instance, data)
 
     def __repr__(self) -> str:
         return f"ExecutionRecord[{self.routine_id}.{self.event_name}@{self.timestamp}]"

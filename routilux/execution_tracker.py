@@ -15,6 +15,7 @@ from datetime import datetime
 from time import time
 from typing import Any
 
+import routilux._codecs as _codecs
 from routilux._hybrid import hybridmethod
 
 __all__ = ["ExecutionTracker"]
@@ -198,9 +199,7 @@ class ExecutionTracker:
             SerializationError: for records of shapes a loader would refuse, or data
                 that cannot be stored.
         """
-        from routilux._component_documents import tracker_to_document
-
-        return tracker_to_document(self)
+        return _codecs.to_document("tracker", self)
 
     @hybridmethod
     def deserialize(
@@ -217,9 +216,7 @@ class ExecutionTracker:
             SerializationError: for anything wrong with the document (every record is
                 checked); nothing changes.
         """
-        from routilux._component_documents import tracker_from_document
-
-        return tracker_from_document(cls, instance, data)
+        return _codecs.from_document("tracker", cls, instance, data)
 
     def __repr__(self) -> str:
         return f"ExecutionTracker[{self.flow_id}]"

@@ -19,6 +19,7 @@ from time import time
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import uuid4
 
+import routilux._codecs as _codecs
 from routilux._blocking import SettleFlag, blocking
 from routilux._context import current_frame
 from routilux._history import History, record_name
@@ -481,10 +482,8 @@ class JobState:
                 one of its own handlers (the pause settles when the handler returns).
             SerializationError: for data that cannot be stored, naming where it is.
         """
-        from routilux._job_document import job_to_document
-
         self._wait_saveable("serialize")
-        return job_to_document(self)
+        return _codecs.to_document("job", self)
 
     def _wait_saveable(self, action: str) -> None:
         machine: _Machine | None = self._machine
@@ -502,10 +501,7 @@ class JobState:
             SerializationError: naming what is wrong and where.
             JobStateError: when filling a job that is running.
         """
-        from routilux._job_document import populate_job
-
-        loaded = cls()
-        populate_job(loaded, data)
+        loaded = _codecs.from_document("job", cls, cls(), data)
         if instance is None:
             return loaded
         instance._wait_saveable("load into")

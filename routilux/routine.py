@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from time import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import routilux._codecs as _codecs
 from routilux._context import current_frame
 from routilux._hybrid import hybridmethod
 from routilux._merge import OVERRIDE, MergeStrategy
@@ -20,9 +21,6 @@ from routilux.exceptions import (
 )
 from routilux.execution_context import ExecutionContext
 from routilux.slot import Slot
-
-if TYPE_CHECKING:
-    from routilux.flow import Flow
 
 __all__ = ["ExecutionContext", "Routine"]
 
@@ -291,7 +289,8 @@ class Routine:
             return None
         info = frame.info
         if info.routine is self:
-            return info.context
+            context: ExecutionContext = info.context
+            return context
         job = info.job
         routine_id = job.routine_id_of(self)
         if routine_id is None:
@@ -312,18 +311,18 @@ class Routine:
         return self._require_context("get the execution context")
 
     @property
-    def _current_flow(self) -> Flow | None:
+    def _current_flow(self) -> Any:
         """0.9's attribute: inside a handler of a job, that job's flow; elsewhere what
         was assigned to it (None by default). 0.9 left it set after a run; here it
         follows the job the code runs in."""
         ctx = self.get_execution_context()
         if ctx is not None:
             return ctx.flow
-        assigned: Flow | None = self.__dict__.get("_assigned_flow")
+        assigned: Any = self.__dict__.get("_assigned_flow")
         return assigned
 
     @_current_flow.setter
-    def _current_flow(self, flow: Flow | None) -> None:
+    def _current_flow(self, flow: Any) -> None:
         self.__dict__["_assigned_flow"] = flow
 
     def _require_context(self, what: str) -> ExecutionContext:
@@ -392,9 +391,7 @@ class Routine:
         Raises:
             SerializationError: for anything a loader could not restore, naming it.
         """
-        from routilux._component_documents import routine_to_document
-
-        return routine_to_document(self)
+        return _codecs.to_document("routine", self)
 
     @hybridmethod
     def deserialize(cls: type[Routine], instance: Routine | None, data: Any) -> Routine:
@@ -410,9 +407,7 @@ class Routine:
         Raises:
             SerializationError: for anything wrong with the document; nothing changes.
         """
-        from routilux._component_documents import routine_from_document
-
-        return routine_from_document(cls, instance, data)
+        return _codecs.from_document("routine", cls, instance, data)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self._id}]"

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import routilux._codecs as _codecs
 from routilux._context import current_frame
 from routilux._dispatch import build_invoker, is_async_callable
 from routilux._hybrid import hybridmethod
@@ -244,9 +245,7 @@ class Slot:
         Raises:
             SerializationError: for anything a loader could not restore, naming it.
         """
-        from routilux._component_documents import slot_to_document
-
-        return slot_to_document(self)
+        return _codecs.to_document("slot", self)
 
     @hybridmethod
     def deserialize(cls: type[Slot], instance: Slot | None, data: Any) -> Slot:
@@ -261,9 +260,7 @@ class Slot:
         Raises:
             SerializationError: for anything wrong with the document; nothing changes.
         """
-        from routilux._component_documents import slot_from_document
-
-        return slot_from_document(cls, instance, data)
+        return _codecs.from_document("slot", cls, instance, data)
 
     def __repr__(self) -> str:
         if self.routine is not None:

@@ -20,7 +20,7 @@ from routilux.event import Event
 from routilux.exceptions import RoutineNotFoundError
 
 if TYPE_CHECKING:
-    from routilux.flow import Flow
+    from routilux._engine.graph import FlowGraph
 
 __all__ = ["Target", "resolve_all", "route", "table", "targets"]
 
@@ -28,7 +28,7 @@ __all__ = ["Target", "resolve_all", "route", "table", "targets"]
 Target = tuple[int, "dict[str, str] | None"]
 
 
-def table(flow: Flow) -> dict[Any, Any]:
+def table(flow: FlowGraph) -> dict[Any, Any]:
     """The flow's table of resolved events, emptied whenever any connection anywhere
     changed since it was filled (connections are rarely changed while jobs run)."""
     version = wiring_version[0]
@@ -41,7 +41,7 @@ def table(flow: Flow) -> dict[Any, Any]:
 Route = "int | tuple[tuple[Target, ...], bool]"
 
 
-def route(flow: Flow, event: Event) -> Any:
+def route(flow: FlowGraph, event: Event) -> Any:
     """The route of ``event`` in ``flow`` (see the module documentation).
 
     Raises:
@@ -54,7 +54,7 @@ def route(flow: Flow, event: Event) -> Any:
     return found
 
 
-def targets(flow: Flow, event: Event) -> tuple[Target, ...]:
+def targets(flow: FlowGraph, event: Event) -> tuple[Target, ...]:
     """The targets of ``event`` in ``flow``.
 
     Raises:
@@ -66,7 +66,7 @@ def targets(flow: Flow, event: Event) -> tuple[Target, ...]:
     return found[0]  # type: ignore[no-any-return]
 
 
-def _route(flow: Flow, event: Event) -> Any:
+def _route(flow: FlowGraph, event: Event) -> Any:
     resolved = _resolve(flow, event)
     observed = bool(event.signal.receivers)
     if len(resolved) == 1 and resolved[0][1] is None and not observed:
@@ -74,7 +74,7 @@ def _route(flow: Flow, event: Event) -> Any:
     return (resolved, observed)
 
 
-def _resolve(flow: Flow, event: Event) -> tuple[Target, ...]:
+def _resolve(flow: FlowGraph, event: Event) -> tuple[Target, ...]:
     """Raises RoutineNotFoundError for a direct connection to a routine that is not in
     the flow (the emission cannot be delivered in a job of this flow)."""
     routine_ids = flow._routine_ids
@@ -97,7 +97,7 @@ def _resolve(flow: Flow, event: Event) -> tuple[Target, ...]:
     return tuple(resolved)
 
 
-def resolve_all(flow: Flow, held: list[tuple[str, Any, Any, float]]) -> None:
+def resolve_all(flow: FlowGraph, held: list[tuple[str, Any, Any, float]]) -> None:
     """Resolve the events of held emissions before they are committed (outside the
     machine's lock), so that an emission that cannot be delivered fails its activation.
 

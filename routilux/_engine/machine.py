@@ -85,7 +85,7 @@ from routilux.slot import MERGE_APPEND
 from routilux.stores.base import Checkpoint
 
 if TYPE_CHECKING:
-    from routilux.flow import Flow
+    from routilux._engine.graph import FlowGraph
     from routilux.routine import Routine
     from routilux.runtimes.base import Runtime
     from routilux.slot import Slot
@@ -216,7 +216,7 @@ class JobMachine:
 
     def __init__(
         self,
-        flow: Flow,
+        flow: FlowGraph,
         job_state: JobState,
         limit: int,
         base_context: Context,
@@ -1865,7 +1865,7 @@ class _EventFlow:
 
     __slots__ = ("flow", "job_state")
 
-    def __init__(self, job_state: weakref.ref[JobState], flow: Flow) -> None:
+    def __init__(self, job_state: weakref.ref[JobState], flow: FlowGraph) -> None:
         self.job_state = job_state
         self.flow = flow
 

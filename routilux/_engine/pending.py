@@ -16,8 +16,8 @@ from routilux.activation import Activation, ActivationRow
 from routilux.exceptions import EventNotFoundError, RoutineNotFoundError, SlotNotFoundError
 
 if TYPE_CHECKING:
+    from routilux._engine.graph import FlowGraph
     from routilux.event import Event
-    from routilux.flow import Flow
     from routilux.routine import Routine
     from routilux.slot import Slot
 
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def to_activation(flow: Flow, meta: int, data: Any, activation_id: str) -> Activation:
+def to_activation(flow: FlowGraph, meta: int, data: Any, activation_id: str) -> Activation:
     """The public form of a queued activation of ``flow``."""
     index, attempt, flags = unpack(meta)
     slot = flow._slot_table[index]
@@ -54,7 +54,7 @@ class RowMaker:
 
     __slots__ = ("flow", "names")
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: FlowGraph) -> None:
         self.flow = flow
         self.names: dict[int, tuple[str, str]] = {}
 
@@ -77,7 +77,7 @@ class RowMaker:
         )
 
 
-def slot_named(flow: Flow, job_id: str, routine_id: Any, slot_name: Any, what: str) -> Slot:
+def slot_named(flow: FlowGraph, job_id: str, routine_id: Any, slot_name: Any, what: str) -> Slot:
     """The slot ``routine_id.slot_name`` of ``flow``.
 
     Raises:
@@ -98,7 +98,7 @@ def slot_named(flow: Flow, job_id: str, routine_id: Any, slot_name: Any, what: s
     return slot
 
 
-def from_activation(flow: Flow, job_id: str, activation: Any) -> tuple[int, Any, str]:
+def from_activation(flow: FlowGraph, job_id: str, activation: Any) -> tuple[int, Any, str]:
     """``(meta, data, activation id)`` of an activation coming back into a run.
 
     Raises:
@@ -114,7 +114,7 @@ def from_activation(flow: Flow, job_id: str, activation: Any) -> tuple[int, Any,
 
 
 def resolve_deferred(
-    flow: Flow, job_id: str, entry: dict[str, Any]
+    flow: FlowGraph, job_id: str, entry: dict[str, Any]
 ) -> tuple[str, Routine, Event, Any]:
     """A deferred event of a paused job: ``(routine id, routine, event, data)``.
 
@@ -138,7 +138,9 @@ def resolve_deferred(
     return routine_id, routine, event, entry.get("data") or {}
 
 
-def buffers_by_index(flow: Flow, job_id: str, buffers: dict[str, dict[str, Any]]) -> dict[int, Any]:
+def buffers_by_index(
+    flow: FlowGraph, job_id: str, buffers: dict[str, dict[str, Any]]
+) -> dict[int, Any]:
     """A paused job's merge buffers (routine id -> slot name -> buffer) by slot index.
 
     Raises:

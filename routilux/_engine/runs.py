@@ -16,8 +16,8 @@ from routilux._context import current_frame
 from routilux.exceptions import JobStateError
 
 if TYPE_CHECKING:
+    from routilux._engine.graph import FlowGraph
     from routilux._engine.machine import JobMachine
-    from routilux.flow import Flow
     from routilux.job_state import JobState
 
 __all__ = ["live_machine", "machine_for", "register_live", "unregister_live"]
@@ -50,7 +50,7 @@ def unregister_live(machine: JobMachine) -> None:
             del _live[machine.job_state.job_id]
 
 
-def machine_for(flow: Flow, job_state: JobState, make: Callable[[], JobMachine]) -> JobMachine:
+def machine_for(flow: FlowGraph, job_state: JobState, make: Callable[[], JobMachine]) -> JobMachine:
     """The job's machine on ``flow``: its current one, or one made by ``make``.
 
     At most one machine drives a job: a paused machine on another flow object is
