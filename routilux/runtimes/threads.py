@@ -336,6 +336,8 @@ class ThreadRuntime:
         """An async activation returned (on the loop thread; ``frame`` None if it was
         interrupted): commit it; what needs a store or a driver happens on the pool,
         never on the loop."""
+        successors: list[tuple[int, Any, int, str | None]] = []
+        queue = machine.queue
         with machine.lock:
             if frame is None:  # interrupted
                 machine.in_flight -= 1
@@ -343,6 +345,13 @@ class ThreadRuntime:
                 spawn = 0
             else:
                 spawn = machine.complete_locked(frame, result)
+                # Queued async work starts here, on the loop: a round trip through a
+                # driver thread for each would cost two thread switches.
+                while queue.metas and machine.is_async(queue.metas[0]):
+                    taken = machine.take_locked()
+                    if taken is None:
+                        break
+                    successors.append(taken)
             settle = None
             capture = False
             if not machine.drivers:
@@ -352,7 +361,10 @@ class ThreadRuntime:
                     settle = machine.settle_check_locked()
                     if machine.state == RUNNING_ and machine.queue.metas and not spawn:
                         spawn = machine.reserve_drivers_locked(False)
-            machine.notify_all_locked()  # a waiting caller driver re-checks its job
+            if not successors or (queue.metas and machine.in_flight < machine.limit):
+                machine.notify_all_locked()  # a waiting caller driver re-checks its job
+        for meta, data, seq, kept in successors:
+            self._loop_thread().run_here(machine, meta, data, seq, kept)
         if spawn:
             self.start_drivers(machine, spawn)
         if machine.observers:
@@ -402,6 +414,13 @@ class _LoopThread:
         context = machine.base_context.copy()
         coroutine = self._activation(machine, meta, data, seq, kept)
         self.loop.call_soon_threadsafe(_create_task, self.loop, coroutine, context)
+
+    def run_here(
+        self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
+    ) -> None:
+        """:meth:`start`, called on the loop's own thread."""
+        coroutine = self._activation(machine, meta, data, seq, kept)
+        _create_task(self.loop, coroutine, machine.base_context.copy())
 
     async def _activation(
         self, machine: JobMachine, meta: int, data: Any, seq: int, kept: str | None
