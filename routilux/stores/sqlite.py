@@ -27,27 +27,16 @@ import json
 import logging
 import math
 import os
-import secrets
-import socket
 import sqlite3
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from routilux.activation import Activations
 from routilux.documents import (
     RECORD_KINDS,
-    PayloadEncoder,
-    encode_activations,
-    history_since,
-    job_document,
-    job_snapshot,
-    records_since,
 )
 from routilux.exceptions import (
     ConfigurationError,
@@ -57,10 +46,17 @@ from routilux.exceptions import (
     StoreError,
 )
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
-from routilux.stores.base import Checkpoint, JobStore, check_id
+from routilux.stores._incremental import Batch as _Batch
+from routilux.stores._incremental import Damaged as _Damaged
+from routilux.stores._incremental import JobWriter as _JobWriter
+from routilux.stores._incremental import assemble as _assemble
+from routilux.stores._incremental import describe as _describe
+from routilux.stores._incremental import dumps as _dumps
+from routilux.stores._leases import host_name, iso, new_owner, owner_is_gone
+from routilux.stores.base import JobStore, check_id
 
 if TYPE_CHECKING:
-    from routilux.activation import Activation
+    pass
 
 __all__ = ["SQLiteStore"]
 
@@ -104,11 +100,6 @@ _INDEXES = ("CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, flow_id)
 # Added after the first files were written: created when missing.
 _LATER_TABLES = frozenset({"leases"})
 
-# Snapshot keys that are the store's own bookkeeping, not part of the job document:
-# the range of pending activations and how many history rows and records the
-# checkpoint covers, so that rows missing from the file are noticed on load.
-_BOOKKEEPING = ("pending_from", "pending_to", "delayed", "history_end", "records_end")
-
 # SQLite result codes (the low byte of an extended code). These mean the file cannot
 # be used as it is (damaged, not a database, not our tables); every other error means
 # the store could not do its I/O (read-only, full, locked, cannot open, closed).
@@ -121,38 +112,6 @@ _DAMAGED_WORDS = (
     "corrupt",
     "could not decode",  # Python's own error for text that is not UTF-8
 )
-
-# Without the check for circular data, which costs a fifth of the time: everything
-# written is encoded by routilux.documents first, which refuses data containing itself.
-_readable = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-_escaped = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-
-
-def _describe(exc: BaseException) -> str:
-    """``"TypeName: message"`` of ``exc``, without raising if its ``__str__`` does."""
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<unprintable message>"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON text that SQLite can store (lone surrogates are escaped)."""
-    text = _readable(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _escaped(value)
-    return text
-
-
-class _Damaged(Exception):
-    """A stored row is not what this store writes (turned into a SerializationError
-    naming the file and the job)."""
-
-    def __init__(self, table: str, message: str) -> None:
-        super().__init__(f"table {table}: {message}")
 
 
 class _LeaseLost(JobStateError):
@@ -222,9 +181,9 @@ class SQLiteStore(JobStore):
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = float(checkpoint_interval)
         self.lease_duration = float(lease_duration)
-        self._host = _host_name()
+        self._host = host_name()
         #: Who this store object is in the lease table: ``host:pid:random-token``.
-        self.owner = f"{self._host}:{os.getpid()}:{secrets.token_hex(8)}"
+        self.owner = new_owner(self._host)
         self._lock = threading.RLock()
         self._writers: dict[str, _JobWriter] = {}
         # Jobs this store claimed and has not given up (a lease another owner took
@@ -516,7 +475,7 @@ class SQLiteStore(JobStore):
             if owner != self.owner and not self._can_take_over(owner, expires, now):
                 raise JobStateError(
                     f"Job '{job_id}' is being run by {owner} from {self.path}: its lease "
-                    f"expires at {_iso(expires)} unless renewed. It can be taken over once "
+                    f"expires at {iso(expires)} unless renewed. It can be taken over once "
                     "that lease expires, or at once if the owner is a process of this host "
                     "that has died."
                 )
@@ -542,14 +501,7 @@ class SQLiteStore(JobStore):
 
     def _can_take_over(self, owner: str, expires: float, now: float) -> bool:
         """Whether another owner's lease is over: expired, or its process has died."""
-        if expires < now:
-            return True
-        head, _, _token = owner.rpartition(":")
-        host, _, pid_text = head.rpartition(":")
-        if host != self._host or not pid_text.isdigit():
-            return False
-        pid = int(pid_text)
-        return pid != os.getpid() and not _process_alive(pid)
+        return owner_is_gone(owner, expires, now, self._host)
 
     def _check_lease(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
         """Inside a write transaction: refuse the write unless this store owns the
@@ -869,361 +821,3 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _host_name() -> str:
-    """This host's name, qualified on Linux by the process-id namespace, so that
-    processes in two containers that share a host name never judge each other's pids
-    (their leases then end only by expiring)."""
-    name = socket.gethostname().replace(":", "_")
-    try:
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return name
-    return f"{name}+pidns{namespace}"
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still exists (a zombie does not count).
-
-    On Windows ``os.kill`` would end the process, so there every process counts as
-    alive and only a lease's expiry frees it.
-    """
-    if sys.platform == "win32" or pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists but is not ours to signal
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rpartition(b")")[2].split()[:1]
-    except OSError:
-        return True
-    return state not in ([b"Z"], [b"X"])
-
-
-# -- the stored rows, and back ----------------------------------------------------------
-
-
-def _assemble(
-    job_id: str,
-    row: tuple[Any, Any, Any],
-    history: list[Any],
-    records: list[Any],
-    pending: list[Any],
-) -> dict[str, Any]:
-    """A ``routilux.job`` document from a job's rows, checking that every row the last
-    checkpoint counted is there."""
-    snapshot_text, status, flow_id = row
-    snapshot = _json(snapshot_text, "jobs", "the snapshot")
-    if type(snapshot) is not dict:
-        raise _Damaged("jobs", f"the snapshot is {_short(snapshot)}, not an object")
-    if snapshot.get("job_id") != job_id:
-        raise _Damaged("jobs", f"the snapshot is of job {snapshot.get('job_id')!r}")
-    if snapshot.get("status") != status or snapshot.get("flow_id") != flow_id:
-        raise _Damaged("jobs", "the status or flow id columns disagree with the snapshot")
-    kept = {key: snapshot.pop(key, None) for key in _BOOKKEEPING}
-    pending_from = _count(kept["pending_from"], "pending_from")
-    pending_to = _count(kept["pending_to"], "pending_to")
-    if pending_to < pending_from:
-        raise _Damaged("jobs", "the snapshot's pending range is reversed")
-    delayed = kept["delayed"]
-    if type(delayed) is not list:
-        raise _Damaged("jobs", "the snapshot's delayed activations are not a list")
-    history_end = _count(kept["history_end"], "history_end")
-    records_end = kept["records_end"]
-    if type(records_end) is not dict or set(records_end) != set(RECORD_KINDS):
-        raise _Damaged("jobs", "the snapshot's record counts are damaged")
-    limit = snapshot.get("history_limit")
-    if limit is not None and (type(limit) is not int or limit < 1):
-        raise _Damaged("jobs", f"the snapshot's history_limit is {_short(limit)}")
-
-    history_from = 0 if limit is None else max(0, history_end - limit)
-    rows = _collect(history, history_from, history_end, "history", "history rows")
-    lists: dict[str, list[Any]] = {}
-    for kind in RECORD_KINDS:
-        batches = [batch[1:] for batch in records if batch[0] == kind]
-        end = _count(records_end[kind], f"records_end.{kind}")
-        lists[kind] = _collect(batches, 0, end, "records", f"{kind} entries")
-    if any(batch[0] not in lists for batch in records):
-        raise _Damaged("records", "a row has an unknown kind")
-    tasks = [
-        _expand_pending(entry)
-        for entry in _collect(pending, pending_from, pending_to, "pending", "activations")
-    ]
-    try:
-        # The rows the file holds decide history_dropped, so the document is
-        # consistent by itself.
-        return job_document(snapshot, rows, lists, tasks + delayed, history_dropped=history_from)
-    except SerializationError as exc:  # only the history rows are checked there
-        raise _Damaged("history", str(exc)) from None
-
-
-def _collect(
-    batches: Iterable[tuple[Any, Any, Any]], start: int, end: int, table: str, what: str
-) -> list[Any]:
-    """Items ``start`` to ``end - 1`` of ``(first_seq, count, JSON array)`` batches
-    ordered by ``first_seq``; refuses if any of them is missing."""
-    items: list[Any] = []
-    expected = start
-    for first_seq, count, body in batches:
-        if type(first_seq) is not int or type(count) is not int:
-            raise _Damaged(table, "a row's sequence numbers are not integers")
-        entries = _json(body, table, "a row")
-        if type(entries) is not list or len(entries) != count:
-            raise _Damaged(table, f"a row holds {_short(entries)}, not {count} entries")
-        if first_seq + count <= expected or first_seq >= end:
-            continue  # dropped by the history limit, or not counted by the checkpoint
-        if first_seq > expected:
-            break
-        stop = min(count, end - first_seq)
-        items.extend(entries[expected - first_seq : stop])
-        expected = first_seq + stop
-    if expected < end:
-        raise _Damaged(
-            table,
-            f"{what} {expected} to {end - 1} are missing (the last checkpoint counted "
-            f"{end - start}, numbered {start} to {end - 1})",
-        )
-    return items
-
-
-def _json(text: Any, table: str, what: str) -> Any:
-    if type(text) is not str:
-        raise _Damaged(table, f"{what} is {_short(text)}, not JSON text")
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise _Damaged(table, f"{what} is nested too deeply") from None
-    except ValueError as exc:
-        raise _Damaged(table, f"{what} is not valid JSON ({exc})") from None
-
-
-def _count(value: Any, what: str) -> int:
-    if type(value) is not int or value < 0:
-        raise _Damaged("jobs", f"the snapshot's {what} is {_short(value)}, not a count")
-    return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment).isoformat()
-
-
-class _Batch:
-    """One checkpoint's rows (each optional part is ``(first_seq, count/last, body)``)."""
-
-    __slots__ = (
-        "flow_id",
-        "history",
-        "history_keep_from",
-        "pending",
-        "pending_from",
-        "pending_rewrite",
-        "pending_to",
-        "records",
-        "snapshot",
-        "status",
-    )
-
-    def __init__(self) -> None:
-        self.snapshot = ""
-        self.status = ""
-        self.flow_id = ""
-        self.history: tuple[int, int, str] | None = None
-        self.history_keep_from = 0
-        self.records: list[tuple[str, int, int, str]] = []
-        self.pending: tuple[int, int, str] | None = None
-        self.pending_rewrite = False
-        self.pending_from = 0
-        # One past the last pending activation: the file must hold pending_from to
-        # pending_to - 1 once the batch is committed.
-        self.pending_to = 0
-
-
-class _JobWriter:
-    """Checkpoints one job into a :class:`SQLiteStore` (the engine's Checkpointer).
-
-    It reaches the store through the two functions it is given: ``counts(job_id)``,
-    how many history rows and records of each kind the file holds for the job, and
-    ``commit(job_id, batch, release)``, the transaction of one write.
-    """
-
-    def __init__(
-        self,
-        job_id: str,
-        every: int,
-        interval: float,
-        counts: Callable[[str], tuple[int, dict[str, int]]],
-        commit: Callable[[str, _Batch, bool], None],
-    ) -> None:
-        self.job_id = job_id
-        self.every = every
-        self.interval = interval
-        self.incremental = True
-        self.counts = counts
-        self.commit = commit
-        # A file that cannot be read fails the job at its first write (the engine
-        # records that as the job's failure) rather than here, as it starts.
-        self.failure: Exception | None = None
-        self.history_written = 0
-        self.records_written = dict.fromkeys(RECORD_KINDS, 0)
-        try:
-            self.history_written, self.records_written = counts(job_id)
-        except (StoreError, SerializationError) as exc:
-            self.failure = exc
-        # Held while a write is in progress: writes of one job land in capture order.
-        self.io_lock = threading.Lock()
-
-    def capture(self, checkpoint: Checkpoint) -> Callable[[], None]:
-        """Take the job as it stands (the engine calls it with no activation of the job
-        running; no I/O) and return the write of it, which the engine runs while the
-        job goes on. The engine captures again only after that write has returned."""
-        failure = self.failure
-        if failure is not None:
-
-            def fail() -> None:
-                raise failure
-
-            return fail
-        batch = _Batch()
-        batch.pending_from = checkpoint.first_seq
-        batch.pending_to = checkpoint.next_seq
-        batch.pending_rewrite = checkpoint.rewrite
-        # One encoder for the write: a payload usually sits in the history and in the
-        # queue, and is encoded once.
-        encode = PayloadEncoder()
-        if checkpoint.pending:
-            first = checkpoint.pending_start
-            entries = _pending_rows(checkpoint.pending, encode)
-            batch.pending = (first, first + len(entries) - 1, _dumps(entries))
-        delayed = encode_activations(checkpoint.delayed, encode=encode)
-        written = self._fill(batch, checkpoint.job_state, checkpoint.merge_buffers, delayed, encode)
-
-        def write() -> None:
-            with self.io_lock:
-                self._commit(batch, written, release=False)
-
-        return write
-
-    def write_settled(self, job_state: JobState) -> None:
-        """Write a job that finished or paused (its pending work and merge buffers are
-        in the JobState) and give up its lease in the same transaction.
-
-        Waits for a checkpoint write of the job still in progress, so writes land in the
-        order they were taken.
-        """
-        with self.io_lock:
-            if self.failure is not None:
-                self.history_written, self.records_written = self.counts(self.job_id)
-                self.failure = None
-            pending = list(job_state.pending_tasks)
-            batch = _Batch()
-            batch.pending_rewrite = True
-            batch.pending_to = len(pending)
-            if pending:
-                entries = [_compact(entry) for entry in encode_activations(pending)]
-                batch.pending = (0, len(entries) - 1, _dumps(entries))
-            written = self._fill(batch, job_state, None, [], PayloadEncoder())
-            self._commit(batch, written, release=True)
-
-    def _fill(
-        self,
-        batch: _Batch,
-        job_state: JobState,
-        buffers: Mapping[str, Mapping[str, Any]] | None,
-        delayed: list[dict[str, Any]],
-        encode: PayloadEncoder,
-    ) -> tuple[int, dict[str, int]]:
-        """Put the snapshot and everything appended since the last write into ``batch``
-        (``buffers``: the checkpoint's merge buffers, None for the job's own); return
-        the history and record counts the file holds once it is committed."""
-        first_row, rows = history_since(job_state, self.history_written, encode=encode)
-        written = dict(self.records_written)
-        for kind in RECORD_KINDS:
-            start = written[kind]
-            fresh = records_since(job_state, kind, start)
-            if fresh:
-                batch.records.append((kind, start, len(fresh), _dumps(fresh)))
-                written[kind] = start + len(fresh)
-        history_end = first_row + len(rows)
-        snapshot = job_snapshot(job_state, merge_buffers=buffers)
-        snapshot["delayed"] = delayed
-        snapshot["pending_from"] = batch.pending_from
-        snapshot["pending_to"] = batch.pending_to
-        snapshot["history_end"] = history_end
-        snapshot["records_end"] = written
-        batch.snapshot = _dumps(snapshot)
-        batch.status = snapshot["status"]
-        batch.flow_id = snapshot["flow_id"]
-        limit = job_state.history_limit
-        if limit is not None:
-            batch.history_keep_from = max(0, history_end - limit)
-        if rows:
-            batch.history = (first_row, len(rows), _dumps(rows))
-        return history_end, written
-
-    def _commit(self, batch: _Batch, written: tuple[int, dict[str, int]], *, release: bool) -> None:
-        self.commit(self.job_id, batch, release)
-        self.history_written, self.records_written = written
-
-
-def _pending_rows(activations: Sequence[Activation], encode: PayloadEncoder) -> list[list[Any]]:
-    """Activations as compact rows ``[routine_id, slot, data, attempt, merged, entry,
-    activation_id]``."""
-    if isinstance(activations, Activations):  # a checkpoint's: plain rows are cheaper
-        return [
-            [routine_id, slot, encode(data, "$.pending_tasks.data"), attempt, merged, entry, aid]
-            for routine_id, slot, data, aid, attempt, entry, merged in activations.rows()
-        ]
-    return [
-        [
-            activation.routine_id,
-            activation.slot_name,
-            encode(activation.data, "$.pending_tasks.data"),
-            activation.attempt,
-            activation.merged,
-            activation.entry,
-            activation.activation_id,
-        ]
-        for activation in activations
-    ]
-
-
-def _compact(entry: dict[str, Any]) -> list[Any]:
-    row = [
-        entry["slot_routine_id"],
-        entry["slot_name"],
-        entry["data"],
-        entry["retry_count"],
-        entry["merged"],
-        entry["is_entry"],
-    ]
-    if entry.get("activation_id"):
-        row.append(entry["activation_id"])
-    return row
-
-
-def _expand_pending(row: Any) -> dict[str, Any]:
-    """A stored pending row as a ``routilux.job`` ``pending_tasks`` object."""
-    if type(row) is not list or len(row) not in (6, 7):
-        raise _Damaged("pending", f"an activation is {_short(row)}, not a list of 6 or 7")
-    routine_id, slot_name, data, attempt, merged, is_entry = row[:6]
-    expanded = {
-        "slot_routine_id": routine_id,
-        "slot_name": slot_name,
-        "data": data,
-        "retry_count": attempt,
-        "merged": merged,
-        "is_entry": is_entry,
-    }
-    if len(row) == 7:
-        expanded["activation_id"] = row[6]
-    return expanded
