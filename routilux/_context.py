@@ -109,14 +109,16 @@ class Frame:
 
     ``held`` collects the activation's emissions until its handler returns; the engine
     sets it to None then, and later emissions (of a thread the handler left running)
-    go to the job at once.
+    go to the job at once. ``streams`` is set by the job's engine (under its lock)
+    while the activation streams with ``emit_now``, and cleared when it completes.
     """
 
-    __slots__ = ("held", "info")
+    __slots__ = ("held", "info", "streams")
 
     def __init__(self, info: SlotInfo) -> None:
         self.info = info
         self.held: Held | None = []
+        self.streams = False
 
 
 current_frame: ContextVar[Frame | None] = ContextVar("routilux_current_frame", default=None)

@@ -81,11 +81,16 @@ def _default_runtime(name: str) -> ThreadRuntime | AsyncioRuntime:
     return ThreadRuntime(name=name)
 
 
-def _check_bound(bound: Any, on_full: Any) -> None:
+def _check_bound(bound: Any) -> int | None:
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 2):
         raise ConfigurationError(f"queue_bound must be an int >= 2 or None, not {bound!r}")
-    if on_full not in _ON_FULL:
+    return bound
+
+
+def _check_on_full(on_full: Any) -> str:
+    if not isinstance(on_full, str) or on_full not in _ON_FULL:
         raise ConfigurationError(f"on_full must be 'wait' or 'raise', not {on_full!r}")
+    return on_full
 
 
 class Flow:
@@ -140,9 +145,8 @@ class Flow:
         self._worker_limit = _check_workers(max_workers)
         _check_history_limit(history_limit)
         self._history_limit = history_limit
-        _check_bound(queue_bound, on_full)
-        self.queue_bound = queue_bound
-        self.on_full = on_full
+        self._queue_bound = _check_bound(queue_bound)
+        self._on_full = _check_on_full(on_full)
         self.store: JobStore = store if store is not None else MemoryStore()
         self.routines: dict[str, Routine] = {}
         self.connections: list[Connection] = []
@@ -202,6 +206,29 @@ class Flow:
     def max_workers(self, max_workers: int) -> None:
         self._worker_limit = _check_workers(max_workers)
         self.runtime.fit(self._worker_limit)
+
+    @property
+    def queue_bound(self) -> int | None:
+        """The most activations each new job may have queued (None: no bound); see
+        :doc:`/guide/backpressure`. Assigning it checks the value as the constructor
+        does (:class:`~routilux.exceptions.ConfigurationError`); it applies to jobs
+        the flow starts afterwards (a job already running keeps its bound)."""
+        return self._queue_bound
+
+    @queue_bound.setter
+    def queue_bound(self, bound: int | None) -> None:
+        self._queue_bound = _check_bound(bound)
+
+    @property
+    def on_full(self) -> str:
+        """What ``emit_now`` into a full queue does in new jobs: ``"wait"`` or
+        ``"raise"``. Assigning it checks the value as the constructor does; it applies
+        to jobs the flow starts afterwards (a job already running keeps its policy)."""
+        return self._on_full
+
+    @on_full.setter
+    def on_full(self, on_full: str) -> None:
+        self._on_full = _check_on_full(on_full)
 
     def set_execution_strategy(self, strategy: str, max_workers: int | None = None) -> None:
         """Change the strategy (and, optionally, ``max_workers``) for later jobs.

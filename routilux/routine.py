@@ -164,12 +164,16 @@ class Routine:
         thread, so a job whose only driver is this thread cannot deadlock -- or raises
         :class:`~routilux.exceptions.QueueFullError` (``on_full="raise"``). Called
         from an ``async def`` handler it never waits (use :meth:`emit_now_async`).
-        Outside any job it is the same as :meth:`emit`.
+        Once the job has failed (a STOP) or was cancelled -- also while ``emit_now``
+        waits for room -- it raises :class:`~routilux.exceptions.JobStateError`
+        instead of handing the item on, so that the source stops there: the job drops
+        its work. Let it propagate: the activation then ends without being recorded as
+        a failure. Outside any job it is the same as :meth:`emit`.
 
         Raises:
             EventNotFoundError: if the routine has no such event.
             QueueFullError: see above.
-            JobStateError: if the job has already finished.
+            JobStateError: if the job has failed, was cancelled or has already finished.
         """
         event = self._events.get(event_name)
         if event is None:
@@ -190,12 +194,14 @@ class Routine:
         bound (``Flow(queue_bound=...)``), awaits until there is room -- running queued
         activations itself, one at a time -- without blocking its event loop.
         (``emit_now`` called from an async handler never waits: the queue may then grow
-        past its bound.)
+        past its bound.) Like :meth:`emit_now`, it raises
+        :class:`~routilux.exceptions.JobStateError` once the job has failed or was
+        cancelled (a cancel also cancels the handler where it is suspended).
 
         Raises:
             EventNotFoundError: if the routine has no such event.
             QueueFullError: the queue is full and the flow says ``on_full="raise"``.
-            JobStateError: if the job has already finished.
+            JobStateError: if the job has failed, was cancelled or has already finished.
         """
         event = self._events.get(event_name)
         if event is None:

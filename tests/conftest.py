@@ -121,3 +121,15 @@ def _default_runtime_swap(engine_runtime: str, monkeypatch: pytest.MonkeyPatch) 
     if engine_runtime == "asyncio":
         monkeypatch.setattr(routilux.flow, "_default_runtime", _asyncio_runtime)
     yield
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of a real Redis server for the tests (see ``tests/redis_server.py``);
+    skips the test when there is none."""
+    from redis_server import server_url
+
+    url = server_url()
+    if url is None:
+        pytest.skip("no Redis server: set ROUTILUX_TEST_REDIS_URL or install redis-server")
+    return url

@@ -38,6 +38,25 @@ class Relay(Routine):
         self.emit("output", value=value)
 
 
+class Gate(Routine):
+    """Relays values; blocks on ``release`` when it receives ``block_on``, after setting
+    ``entered``."""
+
+    def __init__(self, block_on: Any) -> None:
+        super().__init__()
+        self.block_on = block_on
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.define_slot("input", handler=self.work)
+        self.define_event("output", ["value"])
+
+    def work(self, value: Any) -> None:
+        if value == self.block_on:
+            self.entered.set()
+            assert self.release.wait(10)
+        self.emit("output", value=value)
+
+
 class Collector(Routine):
     """Keeps what it receives in its routine state, under ``"received"``.
 

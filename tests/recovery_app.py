@@ -4,7 +4,9 @@ The flow comes in two kinds of handlers that compute the same thing: ``sync`` (p
 methods) and ``async`` (``async def`` handlers that await between their steps), and
 runs on either runtime (``threads``, ``asyncio``). Its jobs are kept in a store of
 kind ``sqlite`` (:class:`~routilux.stores.SQLiteStore`) or ``dict`` (the tests'
-third-party :class:`~dict_store.DictStore`), both at a file path DB.
+third-party :class:`~dict_store.DictStore`), both at a file path DB, or ``redis``
+(:class:`~routilux.stores.RedisStore` on the tests' server, see ``redis_server.py``,
+with keys named after the path DB).
 
 Every line the command line prints starts with a tag naming what it is
 (``job``, ``progress``, ``finished``, ``paused``, ``outcome``), so a reader never
@@ -44,22 +46,30 @@ from collections.abc import Callable
 from typing import Any
 
 from dict_store import DictStore
+from redis_server import server_url, store_prefix
 
 from routilux import Flow, JobState, Routine
 from routilux.runtimes import AsyncioRuntime
-from routilux.stores import SQLiteStore
+from routilux.stores import JobStore, RedisStore, SQLiteStore
 
-STORES = ("sqlite", "dict")
+STORES = ("sqlite", "dict", "redis")
 HANDLERS = ("sync", "async")
 RUNTIMES = ("threads", "asyncio")
 
 
-def open_store(kind: str, path: str | os.PathLike[str]) -> SQLiteStore | DictStore:
+def open_store(kind: str, path: str | os.PathLike[str]) -> JobStore:
     """The store of ``kind`` at ``path``, checkpointing often (every 7 activations)."""
     if kind == "sqlite":
         return SQLiteStore(path, checkpoint_every=7, checkpoint_interval=0.01)
     if kind == "dict":
         return DictStore(path, every=7, interval=0.01)
+    if kind == "redis":
+        url = server_url()
+        if url is None:
+            raise RuntimeError("no Redis server for the redis store kind")
+        return RedisStore(
+            url, prefix=store_prefix(path), checkpoint_every=7, checkpoint_interval=0.01
+        )
     raise ValueError(f"unknown store kind {kind!r} (one of {', '.join(STORES)})")
 
 

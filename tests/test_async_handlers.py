@@ -14,16 +14,18 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine
-from routilux.exceptions import QueueFullError
+from routilux.exceptions import JobStateError, QueueFullError
 from routilux.execution_context import ExecutionContext
 from routilux.runtimes import AsyncioRuntime, ThreadRuntime
+from routilux.stores import SQLiteStore
 
-from helpers import events
+from helpers import Failing, events
 
 Runtime = ThreadRuntime | AsyncioRuntime
 
@@ -73,6 +75,46 @@ class AwaitingAsyncSource(Routine):
     async def generate(self, count: int = 1, **_: Any) -> None:
         for value in range(count):
             await self.emit_now_async("output", value=value)
+
+
+class StoppableSource(Routine):
+    """Entry routine streaming ``value=0..count-1`` with ``emit_now`` (``await
+    emit_now_async`` if ``awaiting``). Counts what it handed on, calls ``after(value)``
+    after each item, and notes the JobStateError that stopped it (then lets it
+    propagate, as a source that does not catch it would) -- or, for an ``async def``
+    source, the CancelledError of the job's stop where it was suspended."""
+
+    def __init__(
+        self, after: Callable[[int], None] | None = None, *, awaiting: bool = False
+    ) -> None:
+        super().__init__()
+        self.after = after
+        self.sent = 0
+        self.stopped_by: JobStateError | asyncio.CancelledError | None = None
+        self.define_slot("trigger", handler=self.generate_async if awaiting else self.generate)
+        self.define_event("output", ["value"])
+
+    def generate(self, count: int = 1, **_: Any) -> None:
+        try:
+            for value in range(count):
+                self.emit_now("output", value=value)
+                self.sent += 1
+                if self.after is not None:
+                    self.after(value)
+        except JobStateError as exc:
+            self.stopped_by = exc
+            raise
+
+    async def generate_async(self, count: int = 1, **_: Any) -> None:
+        try:
+            for value in range(count):
+                await self.emit_now_async("output", value=value)
+                self.sent += 1
+                if self.after is not None:
+                    self.after(value)
+        except (JobStateError, asyncio.CancelledError) as exc:
+            self.stopped_by = exc
+            raise
 
 
 class AsyncSource(Routine):
@@ -227,6 +269,57 @@ def test_ten_thousand_sleeping_handlers_run_concurrently(
     added = active[2] - threads_before
     assert added < 1_000, f"{added} threads started for handlers that only await"
     assert elapsed < 2.0
+
+
+def test_concurrent_async_handlers_are_held_to_max_workers(runtime: Runtime) -> None:
+    """9.5: under the concurrent strategy with ``max_workers=100``, 300 ``async def``
+    activations queued at once run at most 100 at a time, and 100 at once when that
+    much work is queued. Each handler counts itself in and waits until 100 are
+    running (or the last one has started): an event of the loop they all run on
+    releases them, wave after wave; none sleeps. A runtime that ran fewer than 100 at
+    once would leave them waiting (the wait has a timeout, after which every handler
+    is let through and the test fails), one that ran more would show a peak above
+    100."""
+    limit, total = 100, 300
+    counts = {"running": 0, "peak": 0, "started": 0, "ran": 0, "timed_out": 0}
+    loops: set[asyncio.AbstractEventLoop] = set()
+    waves: list[asyncio.Event] = []  # the last one is the wave now filling
+
+    async def hold(_: AsyncStep, __: ExecutionContext, ___: dict[str, Any]) -> None:
+        # Handlers of the job all run on one loop: nothing between two awaits races.
+        loops.add(asyncio.get_running_loop())
+        if not waves:
+            waves.append(asyncio.Event())
+        wave = waves[-1]
+        counts["running"] += 1
+        counts["started"] += 1
+        counts["peak"] = max(counts["peak"], counts["running"])
+        if counts["running"] == limit or counts["started"] == total or counts["timed_out"]:
+            wave.set()
+            waves.append(asyncio.Event())
+        try:
+            await asyncio.wait_for(wave.wait(), PATIENCE)
+        except asyncio.TimeoutError:
+            counts["timed_out"] += 1
+            for waiting in waves:
+                waiting.set()
+        finally:
+            counts["running"] -= 1
+            counts["ran"] += 1
+
+    holder = AsyncStep(hold, forward=False)
+    flow = wire(
+        Flow(execution_strategy="concurrent", max_workers=limit, runtime=runtime),
+        ("src", Source()),
+        ("hold", holder),
+    )
+    job = flow.execute("src", {"count": total})
+    assert job.status == "completed", job.errors
+    assert counts["timed_out"] == 0, f"fewer than {limit} ran at once (peak {counts['peak']})"
+    assert len(loops) == 1
+    assert holder.calls == counts["ran"] == total
+    assert counts["running"] == 0
+    assert counts["peak"] == limit
 
 
 # -- retries --------------------------------------------------------------------------
@@ -653,6 +746,72 @@ def test_a_bounded_queue_holds_a_streaming_source_to_its_bound(
     assert watcher.longest <= 1000 + 4
 
 
+@pytest.mark.parametrize("awaiting", [False, True], ids=["emit_now", "emit_now_async"])
+def test_a_checkpointing_store_does_not_lift_the_bound(
+    runtime: Runtime, tmp_path: Path, awaiting: bool
+) -> None:
+    """9.6: a checkpoint that falls due while a streaming source runs waits for the
+    source's activation to return; meanwhile the source still makes room in the queue
+    (it used to stop making room, and the queue grew to nearly every item)."""
+    watcher = QueueWatcher()
+    source: Routine = AwaitingAsyncSource() if awaiting else Source(now=True)
+    flow = wire(
+        Flow(
+            runtime=runtime,
+            queue_bound=10,
+            store=SQLiteStore(tmp_path / "jobs.db", checkpoint_every=50),
+        ),
+        ("src", source),
+        ("watch", watcher),
+    )
+    job = flow.execute("src", {"count": 5_000})
+    assert job.status == "completed", job.errors
+    assert watcher.count == 5_000
+    assert watcher.longest <= 10 + 1
+
+
+def test_a_checkpointing_store_does_not_stop_the_work_a_source_streams(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """9.4: while a streaming source runs, the items it handed on are processed, with
+    a store that checkpoints every 20 activations too: the source waits for each item
+    to arrive before it sends the next. (A checkpoint falling due used to stop the
+    job's other work until the source returned: the source waited in vain.)"""
+    arrived = threading.Semaphore(0)
+
+    class Lockstep(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self, count: int) -> None:
+            for value in range(count):
+                self.emit_now("output", value=value)
+                assert arrived.acquire(timeout=10), f"item {value} never arrived"
+
+    class Arrivals(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.take)
+
+        def take(self, value: int) -> None:
+            arrived.release()
+
+    flow = wire(
+        Flow(
+            execution_strategy="concurrent",
+            max_workers=4,
+            runtime=runtime,
+            store=SQLiteStore(tmp_path / "jobs.db", checkpoint_every=20),
+        ),
+        ("src", Lockstep()),
+        ("sink", Arrivals()),
+    )
+    job = flow.execute("src", {"count": 200})
+    assert job.status == "completed", job.errors
+
+
 def test_a_full_queue_raises_queue_full_error_naming_job_routine_and_event(
     runtime: Runtime,
 ) -> None:
@@ -706,3 +865,106 @@ def test_an_async_streaming_source_is_held_to_the_bound(runtime: Runtime) -> Non
     assert job.status == "completed", job.errors
     assert watcher.count == 5000
     assert watcher.longest <= 100 + 4
+
+
+def assert_stopped_quietly(job: JobState, source: StoppableSource, status: str) -> None:
+    """The source was stopped by a JobStateError naming the job, the routine and the
+    event; letting it propagate recorded no failure of the source."""
+    assert job.status == status
+    assert source.stopped_by is not None, "emit_now did not stop the source"
+    if not isinstance(source.stopped_by, asyncio.CancelledError):
+        message = str(source.stopped_by)
+        assert job.job_id in message and "'src'" in message and "'output'" in message
+        assert ("was cancelled" if status == "cancelled" else "has failed") in message
+    assert [error["routine_id"] for error in job.errors if error["routine_id"] == "src"] == []
+    assert "error" not in [record.event_name for record in job.get_execution_history("src")]
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+@pytest.mark.parametrize("awaiting", [False, True], ids=["emit_now", "emit_now_async"])
+def test_a_streaming_source_stops_when_a_stop_fails_its_job(
+    runtime: Runtime, strategy: str, awaiting: bool
+) -> None:
+    """9.6: a consumer fails the job (STOP) while a source streams into a bounded
+    queue with ``on_full="wait"`` (the failing activation may be one the source runs
+    itself to make room): the source's next ``emit_now`` / ``emit_now_async`` raises
+    JobStateError, so it stops early instead of streaming, silently dropped, to its end
+    (an ``async def`` source suspended in ``emit_now_async`` may be cancelled there by
+    the stop instead). The job's only recorded failure is the consumer's."""
+    count = 100_000
+    source = StoppableSource(awaiting=awaiting)
+    sink = Failing(fail_on={3})
+    sink.set_error_handler(ErrorHandler(strategy=ErrorStrategy.STOP))
+    flow = wire(
+        Flow(
+            execution_strategy=strategy,
+            max_workers=4,
+            runtime=runtime,
+            queue_bound=4,
+            on_full="wait",
+        ),
+        ("src", source),
+        ("sink", sink),
+    )
+    job = flow.execute("src", {"count": count})
+    assert_stopped_quietly(job, source, "failed")
+    assert [(error["routine_id"], error["strategy"]) for error in job.errors] == [("sink", "stop")]
+    assert source.sent < count
+    if strategy == "sequential":
+        # The source ran sink(3) itself while making room, and stopped right there.
+        assert source.sent < 10
+        assert sink.calls == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("bound", [None, 4])
+def test_a_streaming_source_stops_when_its_job_is_cancelled(
+    runtime: Runtime, bound: int | None
+) -> None:
+    """9.6: a job cancelled from outside while its source streams: the source's next
+    ``emit_now`` raises JobStateError, with a bound or without; letting it propagate
+    records no failure, and the job ends cancelled."""
+    streaming = threading.Event()
+    cancelled = threading.Event()
+
+    def after(value: int) -> None:
+        if value == 1:
+            streaming.set()
+            assert cancelled.wait(PATIENCE)
+
+    source = StoppableSource(after)
+    sink = Recorder()
+    flow = wire(
+        Flow(execution_strategy="concurrent", runtime=runtime, queue_bound=bound),
+        ("src", source),
+        ("sink", sink),
+    )
+    job = flow.execute("src", {"count": 1000}, wait=False)
+    try:
+        assert streaming.wait(PATIENCE)
+        flow.cancel(job, "enough")
+    finally:
+        cancelled.set()
+    assert job.wait_for_completion(PATIENCE)
+    assert_stopped_quietly(job, source, "cancelled")
+    assert job.errors == []
+    assert source.sent == 2
+
+
+def test_an_async_source_stops_when_its_job_is_cancelled(runtime: Runtime) -> None:
+    """9.6: an ``async def`` source whose job is cancelled between two items that need
+    no await (the cancel of its task cannot reach it there): ``await
+    emit_now_async`` raises JobStateError, and the job ends cancelled."""
+    source = StoppableSource(awaiting=True)
+
+    def cancel_own_job(value: int) -> None:
+        if value == 1:
+            ctx = source.require_execution_context()
+            ctx.flow.cancel(ctx.job_state, "enough")
+
+    source.after = cancel_own_job
+    flow = wire(Flow(runtime=runtime), ("src", source), ("sink", Recorder()))
+    job = flow.execute("src", {"count": 1000})
+    assert job.wait_for_completion(PATIENCE)
+    assert_stopped_quietly(job, source, "cancelled")
+    assert job.errors == []
+    assert source.sent == 2

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from redis_server import script_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -81,6 +82,9 @@ EXAMPLES = examples()
 
 
 def run(script: Path) -> str:
+    environment = script_environment(script.read_text(encoding="utf-8"))
+    if environment is None:
+        pytest.skip(f"{script.name} needs a Redis server (see tests/redis_server.py)")
     completed = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
@@ -88,6 +92,7 @@ def run(script: Path) -> str:
         timeout=120,
         cwd=script.parent,
         check=False,
+        env=environment,
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout

@@ -371,3 +371,62 @@ def test_random_flows_keep_the_machines_invariants(
     final status says; the status is true and final; the history holds exactly the
     committed emissions (see the module documentation)."""
     drive(data.draw(scenarios(cancels), label="scenario"), runtimes[runtime_name])
+
+
+def test_a_handler_that_cancels_its_job_and_raises_keeps_earlier_emissions_recorded() -> None:
+    """Found by the property test above: under ThreadRuntime's sequential batches, a
+    handler (CONTINUE) that cancelled its own job and then raised made the engine drop
+    from the history the emission of the activation that had returned just before it
+    (it took that one for the activation that ran into the cancel)."""
+
+    class Emitter(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self) -> None:
+            for value in (0, 1):
+                self.emit("output", value=value)
+
+    class Relay(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.take)
+            self.define_event("output", ["value"])
+
+        def take(self, value: int) -> None:
+            self.emit("output", value=value)
+
+    class Canceller(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.take)
+
+        def take(self, value: int) -> None:
+            if value == 1:
+                ctx = self.require_execution_context()
+                ctx.flow.cancel(ctx.job_state, reason="enough")
+                raise RuntimeError("after the cancel")
+
+    runtime = ThreadRuntime()
+    try:
+        flow = Flow("batch", runtime=runtime)
+        flow.add_routine(Emitter(), "r0")
+        flow.add_routine(Relay(), "r1")
+        canceller = Canceller()
+        canceller.set_error_handler(ErrorHandler(ErrorStrategy.CONTINUE))
+        flow.add_routine(canceller, "r2")
+        flow.connect("r0", "output", "r1", "input")
+        flow.connect("r0", "output", "r2", "input")
+        job = flow.execute("r0")
+        assert job.status == "cancelled"
+        relayed = [
+            record.data["value"]
+            for record in job.execution_history
+            if record.routine_id == "r1" and record.event_name == "output"
+        ]
+        # r1(0), r2(0), r1(1) returned before r2(1) cancelled the job.
+        assert relayed == [0, 1]
+    finally:
+        runtime.shutdown()

@@ -18,7 +18,7 @@ import pytest
 
 import routilux.flow
 from routilux import Flow, JobState, Routine
-from routilux.exceptions import ConfigurationError
+from routilux.exceptions import ConfigurationError, QueueFullError
 from routilux.runtimes import AsyncioRuntime, ThreadRuntime
 from routilux.stores import MemoryStore
 
@@ -103,6 +103,70 @@ def test_bad_queue_bounds_are_refused(bound: Any, on_full: Any, match: str) -> N
     policies; anything else is a ConfigurationError saying which."""
     with pytest.raises(ConfigurationError, match=match):
         Flow(queue_bound=bound, on_full=on_full)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "bad"),
+    [
+        ("queue_bound", 1),
+        ("queue_bound", 0),
+        ("queue_bound", -4),
+        ("queue_bound", True),
+        ("queue_bound", 2.5),
+        ("queue_bound", "10"),
+        ("queue_bound", [10]),
+        ("on_full", "drop"),
+        ("on_full", "WAIT"),
+        ("on_full", None),
+        ("on_full", 1),
+        ("on_full", ["wait"]),
+    ],
+)
+def test_bad_queue_bounds_assigned_later_are_refused(attribute: str, bad: Any) -> None:
+    """9.6: ``flow.queue_bound`` and ``flow.on_full`` assigned after the flow is made
+    are checked as the constructor checks them: a ConfigurationError naming the
+    attribute and the value, and the flow keeps its setting."""
+    flow = Flow(queue_bound=10, on_full="raise")
+    with pytest.raises(ConfigurationError, match=f"^{attribute} must be ") as caught:
+        setattr(flow, attribute, bad)
+    assert repr(bad) in str(caught.value)
+    assert (flow.queue_bound, flow.on_full) == (10, "raise")
+
+
+class _Streamer(Routine):
+    """Entry routine: ``emit_now``s ``value=0..count-1``; keeps a QueueFullError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failure: QueueFullError | None = None
+        self.define_slot("trigger", handler=self.stream)
+        self.define_event("output", ["value"])
+
+    def stream(self, count: int = 1, **_: Any) -> None:
+        try:
+            for value in range(count):
+                self.emit_now("output", value=value)
+        except QueueFullError as exc:
+            self.failure = exc
+
+
+def test_a_queue_bound_assigned_later_applies_to_the_next_job() -> None:
+    """9.6: valid values assigned after the flow is made are taken by the next job
+    (and None removes the bound again)."""
+    streamer = _Streamer()
+    flow = chain(("src", streamer), ("sink", Collector()))
+    flow.queue_bound = 3
+    flow.on_full = "raise"
+    assert (flow.queue_bound, flow.on_full) == (3, "raise")
+    job = flow.execute("src", {"count": 10})
+    assert isinstance(streamer.failure, QueueFullError)
+    assert received(job) == [0, 1, 2]
+    streamer.failure = None
+    flow.queue_bound = None
+    flow.on_full = "wait"
+    job = flow.execute("src", {"count": 10})
+    assert streamer.failure is None
+    assert received(job) == list(range(10))
 
 
 @on_each_runtime

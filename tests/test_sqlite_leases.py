@@ -290,7 +290,7 @@ def test_renew_leases_extends_what_the_store_holds(tmp_path: Path) -> None:
 
 
 def renewer_of(store: SQLiteStore) -> threading.Thread | None:
-    return store._renewer
+    return store._leases.renewer
 
 
 def test_a_thread_renews_leases_while_any_is_held(tmp_path: Path) -> None:

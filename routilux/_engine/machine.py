@@ -134,6 +134,17 @@ class _Failed:
 _FAILED = _Failed()
 
 
+class _JobStopped(JobStateError):
+    """``emit_now`` (or ``emit_now_async``) into a job that has failed or was cancelled.
+
+    It interrupts the streaming handler that called it: the job drops its work, so
+    whatever the handler would go on to emit is lost. If the handler lets it propagate,
+    its activation ends without being recorded as a failure of its own (see
+    :meth:`JobMachine._attempt_failed`), as an ``async def`` handler cancelled by its
+    job's stop does.
+    """
+
+
 class Failure:
     """What a failed plain attempt returns instead of a result (not handled yet)."""
 
@@ -258,6 +269,10 @@ class JobMachine:
         # is cancelled or fails).
         self.async_handles: set[AsyncHandle] = set()
         self.last_checkpoint = monotonic()
+        # Activations in flight that stream (emit_now): while any runs, no checkpoint
+        # falls due (it would have to wait for them to return, and stop the job's
+        # other work meanwhile).
+        self.streaming = 0
         self.store_lock = threading.Lock()
         # (settle count, callback): called once the job settles past that count.
         self.settle_callbacks: list[tuple[int, Callable[[], object]]] = []
@@ -543,9 +558,20 @@ class JobMachine:
         if self.caller_waiting:
             self.notify_locked()
 
-    def complete_batch_locked(self, done: list[tuple[SlotInfo, Held]]) -> int:
+    def complete_batch_locked(
+        self,
+        done: list[tuple[SlotInfo, Held]],
+        frame: Frame,
+        *,
+        last_ran_into_stop: bool = True,
+    ) -> int:
         """Under ``lock``: commit what :meth:`run_batch` ran, in order; returns how many
-        drivers to start."""
+        drivers to start.
+
+        ``last_ran_into_stop``: false when the batch ended with an activation that is
+        not in ``done`` (it failed, or was interrupted): if the job stopped meanwhile,
+        that one stopped it, and every activation in ``done`` returned before.
+        """
         count = len(done)
         self.in_flight -= count
         self.outstanding -= count
@@ -553,12 +579,14 @@ class JobMachine:
         if self.state >= STOPPING and count:
             # Stopped while the batch ran (a handler cancelled or failed the job): the
             # activations that returned before it keep their effects but the work they
-            # would queue is dropped with the rest; the last one ran into the stop.
-            for info, held in done[:-1]:
+            # would queue is dropped with the rest; the one that ran into the stop has
+            # its emissions dropped, as any handler's still running at a stop.
+            before = done[:-1] if last_ran_into_stop else done
+            for info, held in before:
                 info.runs += 1
                 if held:
                     self._record_dropped_locked(held)
-            done = done[-1:]
+            done = done[-1:] if last_ran_into_stop else []
         helds = []
         for info, held in done:
             info.runs += 1
@@ -566,6 +594,8 @@ class JobMachine:
                 helds.append(held)
         if helds:
             added = self._commit_many_locked(helds)
+        if frame.streams:
+            self.stream_ended_locked(frame)
         if self.checkpointer is not None:
             self.since_checkpoint += count - 1
             self._checkpoint_due_locked()
@@ -700,9 +730,13 @@ class JobMachine:
         frame.held = None
         if result is not None:
             if result is _FAILED:
+                if frame.streams:
+                    self.stream_ended_locked(frame)
                 return 0
             self.job_state._results[info.routine_id] = result
         added = self._commit_locked(held) if held else 0
+        if frame.streams:
+            self.stream_ended_locked(frame)
         if self.checkpointer is not None:
             self._checkpoint_due_locked()
         if added and (self.caller_waiting or self.drivers < self.limit):
@@ -827,15 +861,33 @@ class JobMachine:
         if held is not None and frame.info.job is self:
             held.append((routine_id, event, data, time()))
             return
-        self.emit_now(frame, routine_id, event, data)
+        # Late: a failed or cancelled job drops it quietly (see _commit_many_locked).
+        self.emit_now(frame, routine_id, event, data, late=True)
 
-    def emit_now(self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]) -> None:
+    def emit_now(
+        self,
+        frame: Frame,
+        routine_id: str,
+        event: Event,
+        data: dict[str, Any],
+        *,
+        late: bool = False,
+    ) -> None:
         """Commit one emission at once (see :meth:`Routine.emit_now`), with the queue's
         bound: when it is full, raise (``on_full="raise"``) or run queued activations
-        in this thread until there is room (the default)."""
+        in this thread until there is room (the default).
+
+        Into a job that has failed or was cancelled (also while it waits for room) it
+        raises a :class:`~routilux.exceptions.JobStateError`, so that a streaming
+        source stops there -- unless ``late`` (a plain ``emit`` of a thread a handler
+        left running, whose emission is then dropped quietly)."""
         fanout.targets(self.flow, event)  # raises here if it cannot be delivered
         entry = [(routine_id, event, data, time())]
         with self.lock:
+            if not late and self.stopped_locked():
+                raise self._stopped_error(routine_id, event)
+            if not late and not frame.streams:
+                self._stream_started_locked(frame)
             if self.bound is not None and len(self.queue) >= self.bound:
                 if self.raise_when_full:
                     raise QueueFullError(
@@ -850,6 +902,10 @@ class JobMachine:
         if full:
             self._make_room(frame)
             with self.lock:
+                if not late and self.stopped_locked():
+                    # An activation run to make room failed the job (STOP), or a
+                    # cancel came meanwhile: the emission would be dropped.
+                    raise self._stopped_error(routine_id, event)
                 spawn = self._wake_locked(self._commit_locked(entry))
         if spawn:
             self.runtime.start_drivers(self, spawn)
@@ -867,7 +923,11 @@ class JobMachine:
         bound = self.bound
         while True:
             with self.lock:
-                if bound is None or len(self.queue) < bound or self.state != RUNNING_:
+                if self.stopped_locked():
+                    raise self._stopped_error(routine_id, event, "emit_now_async")
+                if not frame.streams:
+                    self._stream_started_locked(frame)
+                if bound is None or len(self.queue) < bound or self.state > CHECKPOINTING:
                     spawn = self._wake_locked(self._commit_locked(entry))
                     break
                 if self.raise_when_full:
@@ -900,6 +960,21 @@ class JobMachine:
         if self.observers:
             self.tell_observers()
 
+    def _stream_started_locked(self, frame: Frame) -> None:
+        """Under ``lock``: the activation of ``frame`` streams. A checkpoint due now
+        would wait for it to return, stopping the job's other work meanwhile: it is
+        put off until the streaming activations have returned."""
+        frame.streams = True
+        self.streaming += 1
+        if self.state == CHECKPOINTING:
+            self.state = RUNNING_
+
+    def stream_ended_locked(self, frame: Frame) -> None:
+        """Under ``lock``: the streaming activation of ``frame`` completed (or was
+        interrupted)."""
+        frame.streams = False
+        self.streaming -= 1
+
     def _make_room(self, frame: Frame) -> None:
         """Run queued activations in this thread until the queue is below its bound (a
         streaming source that is the job's only driver must not wait for itself)."""
@@ -914,7 +989,10 @@ class JobMachine:
         try:
             while True:
                 with self.lock:
-                    if len(self.queue) <= low or self.state != RUNNING_:
+                    # A checkpoint that fell due waits for the source's activation to
+                    # return anyway: the queue is still made room in, or it would grow
+                    # past its bound until then.
+                    if len(self.queue) <= low or self.state > CHECKPOINTING:
                         return
                     self.in_flight += 1  # over the limit while the source is suspended
                     meta, data, seq, kept = self.queue.pop()
@@ -924,7 +1002,7 @@ class JobMachine:
                         target = self.in_flight
                         self.runtime.start_async(self, meta, data, seq, kept)
                         with blocking():
-                            while self.in_flight >= target and self.state == RUNNING_:
+                            while self.in_flight >= target and self.state <= CHECKPOINTING:
                                 self.cond.wait()
                         continue
                 ran, result = self.run_sync(meta, data, seq, kept)
@@ -952,6 +1030,22 @@ class JobMachine:
             spawn = self._wake_locked(self._commit_locked([("", index, data, 0.0)]))
         if spawn:
             self.runtime.start_drivers(self, spawn)
+
+    def stopped_locked(self) -> bool:
+        """Under ``lock``: whether the job has failed or was cancelled (its work is
+        dropped), also while activations still in flight return."""
+        return self.state >= STOPPING and self.final_status in _DROPS_LATE_WORK
+
+    def _stopped_error(
+        self, routine_id: str, event: Event, what: str = "emit_now"
+    ) -> JobStateError:
+        job_state = self.job_state
+        done = "was cancelled" if self.final_status == CANCELLED else "has failed"
+        return _JobStopped(
+            f"Cannot {what} '{event.name}' of routine '{routine_id}': job "
+            f"'{job_state.job_id}' {done}, its queued work was dropped and it takes no "
+            "more; the handler should stop"
+        )
 
     def _finished_error(self, what: str) -> JobStateError:
         if self.final_status == _MOVED:
@@ -994,8 +1088,12 @@ class JobMachine:
         exc: Exception,
     ) -> None:
         """Not under ``lock``: a handler raised. Its emissions are dropped; its error
-        handler decides what happens next."""
+        handler decides what happens next -- unless the handler was interrupted by its
+        job's stop (``emit_now`` into a failed or cancelled job raised): that is not a
+        failure of its own, and nothing is recorded."""
         frame.held = None
+        if isinstance(exc, _JobStopped) and self.state >= STOPPING:
+            return
         flags = flags | MERGED if merged else flags & ~MERGED
         info = frame.info
         try:
@@ -1215,6 +1313,8 @@ class JobMachine:
     def _checkpoint_due_locked(self) -> None:
         if self.checkpointer is None or self.writing or self.state != RUNNING_:
             return
+        if self.streaming:
+            return  # no quiet moment before the streaming activations return
         self.since_checkpoint += 1
         checkpointer = self.checkpointer
         if (

@@ -207,6 +207,8 @@ class ThreadRuntime:
                                     frame.held = None
                                     machine.in_flight -= 1
                                     machine.outstanding -= 1
+                                    if frame.streams:
+                                        machine.stream_ended_locked(frame)
                             spawn = complete(done, result)
                             if spawn:
                                 self.start_drivers(machine, spawn)
@@ -286,12 +288,14 @@ class ThreadRuntime:
         done: list[Any] = []
         stop = 0
         failure: Failure | None = None
+        interrupted = False
         lock.release()
         try:
             stop, failure = machine.run_batch(
                 taken_metas, taken_datas, first_seq, frame, driver, done
             )
         except BaseException:
+            interrupted = True
             stop = len(done) + 1  # the interrupted one failed the job; it is done
             with lock:
                 machine.in_flight -= 1
@@ -299,7 +303,9 @@ class ThreadRuntime:
             raise
         finally:
             lock.acquire()
-            spawn = machine.complete_batch_locked(done)
+            spawn = machine.complete_batch_locked(
+                done, frame, last_ran_into_stop=failure is None and not interrupted
+            )
             if failure is not None:
                 info = frame.info
                 lock.release()

@@ -52,7 +52,7 @@ from routilux.stores._incremental import JobWriter as _JobWriter
 from routilux.stores._incremental import assemble as _assemble
 from routilux.stores._incremental import describe as _describe
 from routilux.stores._incremental import dumps as _dumps
-from routilux.stores._leases import host_name, iso, new_owner, owner_is_gone
+from routilux.stores._leases import LeaseKeeper, host_name, iso, new_owner, owner_is_gone
 from routilux.stores.base import JobStore, check_id
 
 if TYPE_CHECKING:
@@ -188,10 +188,9 @@ class SQLiteStore(JobStore):
         self._writers: dict[str, _JobWriter] = {}
         # Jobs this store claimed and has not given up (a lease another owner took
         # over stays here, so that this store's writes of the job keep being refused).
-        self._held: set[str] = set()
-        self._lost: set[str] = set()  # of those, leases renewal found taken over
-        self._renewer: threading.Thread | None = None
-        self._closing = threading.Event()
+        self._leases = LeaseKeeper(
+            self, self.lease_duration, self._renew, lambda: self.renew_leases(), logger
+        )
         self._closed = False
         try:
             self._db = sqlite3.connect(
@@ -290,11 +289,7 @@ class SQLiteStore(JobStore):
         Leases of jobs still running on this store are not given up: they expire after
         ``lease_duration``. Using the store afterwards raises StoreError.
         """
-        self._closing.set()
-        with self._lock:
-            renewer = self._renewer
-        if renewer is not None and renewer is not threading.current_thread():
-            renewer.join()
+        self._leases.close()
         with self._lock:
             self._closed = True
             self._db.close()
@@ -384,7 +379,7 @@ class SQLiteStore(JobStore):
         self._check_read_id("acquire", "job_id", job_id, False)
         with self._transaction("claim the lease of", job_id) as db:
             self._claim(db, job_id, time.time())
-        self._hold(job_id)
+        self._leases.hold(job_id)
 
     def release(self, job_id: str) -> None:
         """Give up this store's lease of ``job_id`` (nothing happens if another owner
@@ -397,7 +392,7 @@ class SQLiteStore(JobStore):
         """
         self._check_read_id("release", "job_id", job_id, False)
         with self._lock:
-            self._forget(job_id)
+            self._leases.forget(job_id)
             if self._closed:
                 return
         with self._guard("give up the lease of", job_id) as db:
@@ -417,9 +412,10 @@ class SQLiteStore(JobStore):
         with self._lock:
             if self._closed:
                 return []
-            held = sorted(self._held)
-        if not held:
-            return []
+        return self._leases.renew()
+
+    def _renew(self, held: list[str]) -> list[str]:
+        """Extend the leases of ``held``; the ids of those no longer this store's."""
         lost = []
         with self._transaction("renew the leases") as db:
             expires = time.time() + self.lease_duration
@@ -430,42 +426,7 @@ class SQLiteStore(JobStore):
                 )
                 if cursor.rowcount == 0:
                     lost.append(job_id)
-        with self._lock:
-            lost = [job_id for job_id in lost if job_id in self._held]
-            news = [job_id for job_id in lost if job_id not in self._lost]
-            self._lost.update(news)
-        for job_id in news:
-            logger.warning("%r lost the lease of job %s to another owner", self, job_id)
         return lost
-
-    def _forget(self, job_id: str) -> None:
-        """Under the lock: this store no longer holds the job's lease."""
-        self._held.discard(job_id)
-        self._lost.discard(job_id)
-
-    def _hold(self, job_id: str) -> None:
-        """Remember a claimed lease; start the renewal thread if it is not running."""
-        with self._lock:
-            self._held.add(job_id)
-            self._lost.discard(job_id)
-            if self._renewer is None and not self._closed:
-                self._renewer = threading.Thread(
-                    target=self._renew_loop, name=f"routilux-leases-{id(self):x}", daemon=True
-                )
-                self._renewer.start()
-
-    def _renew_loop(self) -> None:
-        interval = self.lease_duration / 3
-        while not self._closing.wait(interval):
-            with self._lock:
-                if not self._held:
-                    self._renewer = None
-                    return
-            try:
-                self.renew_leases()
-            except Exception as exc:
-                # Retried at the next tick; meanwhile the leases run towards expiry.
-                logger.warning("%r could not renew its leases: %s", self, _describe(exc))
 
     def _claim(self, db: sqlite3.Connection, job_id: str, now: float) -> None:
         """Inside a transaction: make this store the owner of ``job_id``'s lease."""
@@ -515,7 +476,7 @@ class SQLiteStore(JobStore):
             )
             return
         with self._lock:
-            held = job_id in self._held
+            held = self._leases.holds(job_id)
         if held:
             taker = "nobody holds it now" if owner is None else f"{owner} holds it now"
             raise _LeaseLost(
@@ -564,7 +525,7 @@ class SQLiteStore(JobStore):
             writer.write_settled(job_state)
         except _LeaseLost:
             with self._lock:
-                self._forget(job_id)
+                self._leases.forget(job_id)
             raise
         except Exception:
             if finished:
@@ -582,7 +543,7 @@ class SQLiteStore(JobStore):
                     )
                     if isinstance(second, _LeaseLost):
                         with self._lock:
-                            self._forget(job_id)
+                            self._leases.forget(job_id)
             raise
 
     def _record_final_status(self, job_id: str, status: str) -> None:
@@ -595,7 +556,7 @@ class SQLiteStore(JobStore):
                     "DELETE FROM leases WHERE job_id = ? AND owner = ?", (job_id, self.owner)
                 )
                 with self._lock:
-                    self._forget(job_id)
+                    self._leases.forget(job_id)
                 return
             try:
                 snapshot = json.loads(row[0])
@@ -610,7 +571,7 @@ class SQLiteStore(JobStore):
             db.execute("DELETE FROM pending WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM leases WHERE job_id = ? AND owner = ?", (job_id, self.owner))
         with self._lock:
-            self._forget(job_id)
+            self._leases.forget(job_id)
 
     def checkpointer(self, job_state: JobState) -> _JobWriter:
         """A checkpointer that writes the job incrementally (see the module docstring)."""
@@ -803,9 +764,9 @@ class SQLiteStore(JobStore):
                 )
         if release:
             with self._lock:
-                self._forget(job_id)
+                self._leases.forget(job_id)
         else:
-            self._hold(job_id)
+            self._leases.hold(job_id)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
