@@ -143,3 +143,16 @@ def test_sphinx_builds_without_warnings(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr or completed.stdout
     assert (tmp_path / "html" / "index.html").exists()
+
+
+def test_no_page_points_at_a_private_module() -> None:
+    """Issue 8 (newcomer friction): the API reference and the guides name public
+    modules only (they used to point at routilux._dispatch, _merge, _job_document)."""
+    private = re.compile(r"routilux[./]_[a-z]")
+    found = [
+        f"{page.relative_to(DOCS)}:{number}: {line.strip()}"
+        for page in sorted(DOCS.rglob("*.rst"))
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line)
+    ]
+    assert found == []

@@ -22,26 +22,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from dict_store import DictStore
+from redis_server import server_url, store_prefix
 
 from routilux import ErrorHandler, Flow, JobState, Routine
 from routilux.exceptions import InvalidPayloadError, JobStateError, SerializationError
 from routilux.runtimes import AsyncioRuntime, ThreadRuntime
-from routilux.stores import JobStore, SQLiteStore
+from routilux.stores import JobStore, RedisStore, SQLiteStore
 
 from helpers import Collector, Failing, Source
 
 DICT_STORE_SOURCE = Path(__file__).resolve().parent / "dict_store.py"
 
-Store = SQLiteStore | DictStore
+Store = SQLiteStore | DictStore | RedisStore
 
 
 # -- fixtures ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "dict"])
+@pytest.fixture(params=["sqlite", "dict", "redis"])
 def kind(request: pytest.FixtureRequest) -> str:
+    """The store the scenarios run on (issue 10: the Redis store too, on the tests'
+    server; skipped without one)."""
     name: str = request.param
+    if name == "redis":
+        request.getfixturevalue("redis_url")
     return name
 
 
@@ -55,6 +61,10 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[ThreadRuntime | AsyncioR
 def open_store(kind: str, path: Path, every: int) -> Store:
     if kind == "sqlite":
         return SQLiteStore(path, checkpoint_every=every)
+    if kind == "redis":
+        url = server_url()
+        assert url is not None
+        return RedisStore(url, prefix=store_prefix(path), checkpoint_every=every)
     return DictStore(path, every=every)
 
 
@@ -62,6 +72,14 @@ def crashed_copy(kind: str, store: Store, tmp_path: Path) -> Store:
     """A copy of what the store's file holds now, as a crash would leave it: the
     leases of the store that wrote it are gone with it."""
     target = tmp_path / f"crashed.{kind}"
+    if isinstance(store, RedisStore):
+        client = redis.Redis.from_url(server_url() or "")
+        copy = store_prefix(target)
+        for key in client.scan_iter(f"{store.prefix}:*"):
+            name = key.decode()
+            if not name.endswith(":lease"):
+                client.copy(key, copy + name[len(store.prefix) :])
+        return RedisStore(server_url() or "", prefix=copy)
     if isinstance(store, SQLiteStore):
         with (
             closing(sqlite3.connect(store.path)) as source,

@@ -66,6 +66,15 @@ def dumps(value: Any) -> str:
     return text
 
 
+def encodable(text: str) -> bool:
+    """Whether ``text`` can be stored as UTF-8 (it has no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Damaged(Exception):
     """A stored row is not what this store writes (turned into a SerializationError
     naming the file and the job)."""

@@ -52,6 +52,7 @@ from routilux.stores._incremental import JobWriter as _JobWriter
 from routilux.stores._incremental import assemble as _assemble
 from routilux.stores._incremental import describe as _describe
 from routilux.stores._incremental import dumps as _dumps
+from routilux.stores._incremental import encodable as _encodable
 from routilux.stores._leases import LeaseKeeper, host_name, iso, new_owner, owner_is_gone
 from routilux.stores.base import JobStore, check_id
 
@@ -774,11 +775,3 @@ class SQLiteStore(JobStore):
 
 def _of(job_id: str | None) -> str:
     return "" if job_id is None else f" job '{job_id}'"
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
