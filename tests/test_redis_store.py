@@ -491,6 +491,17 @@ def test_a_job_id_that_is_not_a_str_is_invalid_payload(
         getattr(store, method)(value)
 
 
+@pytest.mark.parametrize("method", ["load", "document", "acquire", "release"])
+def test_a_job_id_that_cannot_be_stored_is_invalid_payload(redis_url: str, method: str) -> None:
+    """1: an id with a lone surrogate is refused with the store's message, not a raw
+    UnicodeEncodeError from redis-py."""
+    store = RedisStore(redis_url, prefix="never-written")
+    with pytest.raises(InvalidPayloadError, match="not valid Unicode"):
+        getattr(store, method)("job\udc80")
+    with pytest.raises(InvalidPayloadError, match="not valid Unicode"):
+        store.unfinished_job_ids("flow\udc80")
+
+
 def test_a_flow_id_that_is_not_a_str_is_invalid_payload(redis_url: str, prefix: str) -> None:
     store = RedisStore(redis_url, prefix=prefix)
     assert store.unfinished_job_ids(None) == []
@@ -579,3 +590,332 @@ def test_many_jobs_from_many_threads_are_each_stored_exactly(redis_url: str, pre
         assert stored is not None
         assert stored.serialize() == job.serialize()
     assert store.unfinished_job_ids() == []
+
+
+# -- attacks: contention, fuzzed job hashes, undecodable bytes, stale index entries ----
+
+
+def test_store_objects_acquiring_at_the_same_moment_exactly_one_wins(
+    redis_url: str, prefix: str, client: Any
+) -> None:
+    """1: 8 threads, each with a store object of its own, claim the same job at once
+    (several rounds): exactly one gets it; every other gets a JobStateError naming the
+    winner's owner, and the lease in Redis is the winner's."""
+    stores = [RedisStore(redis_url, prefix=prefix) for _ in range(8)]
+    barrier = threading.Barrier(len(stores))
+    outcomes: dict[tuple[int, int], BaseException | None] = {}
+    lock = threading.Lock()
+    rounds = 5
+
+    def claim(index: int) -> None:
+        for round_ in range(rounds):
+            barrier.wait(30)
+            outcome: BaseException | None = None
+            try:
+                stores[index].acquire(f"contested-{round_}")
+            except BaseException as exc:  # anything else than JobStateError fails below
+                outcome = exc
+            with lock:
+                outcomes[(round_, index)] = outcome
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(50)
+        assert len(outcomes) == rounds * len(stores)
+        for round_ in range(rounds):
+            results = {i: outcomes[(round_, i)] for i in range(len(stores))}
+            winners = [i for i, outcome in results.items() if outcome is None]
+            assert len(winners) == 1, results
+            owner = stores[winners[0]].owner
+            for outcome in results.values():
+                if outcome is not None:
+                    assert type(outcome) is JobStateError, repr(outcome)
+                    assert owner in str(outcome)
+            lease = client.get(job_key(prefix, f"contested-{round_}", "lease"))
+            assert lease.decode() == owner
+    finally:
+        barrier.abort()
+        for store in stores:
+            store.close()
+
+
+_CLAIMANT = """
+import sys
+from routilux.exceptions import JobStateError
+from routilux.stores import RedisStore
+
+store = RedisStore(sys.argv[1], prefix=sys.argv[2])
+print("ready", store.owner, flush=True)
+if sys.stdin.readline().strip() != "go":
+    sys.exit("no go line")
+try:
+    store.acquire("contested")
+except JobStateError as exc:
+    print("refused", " ".join(str(exc).split()), flush=True)
+else:
+    print("won", flush=True)
+# Stay alive (a live owner) until the parent has both answers.
+sys.stdin.readline()
+store.close()
+"""
+
+
+def test_two_processes_acquiring_at_once_one_wins(
+    redis_url: str, prefix: str, client: Any, tmp_path: Path
+) -> None:
+    """1: two processes claim the same job after the same "go": one prints "won", the
+    other is refused with the winner's owner in the message."""
+    children: list[subprocess.Popen[str]] = []
+    try:
+        for index in range(2):
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _CLAIMANT, redis_url, prefix],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=(tmp_path / f"stderr-{index}").open("w"),
+                    text=True,
+                )
+            )
+        owners = []
+        for index, child in enumerate(children):
+            assert child.stdout is not None
+            tag, _, owner = child.stdout.readline().strip().partition(" ")
+            assert tag == "ready", (tmp_path / f"stderr-{index}").read_text()
+            owners.append(owner)
+        assert owners[0] != owners[1]
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        answers = []
+        for index, child in enumerate(children):
+            assert child.stdout is not None
+            answer = child.stdout.readline().strip()
+            assert answer, (tmp_path / f"stderr-{index}").read_text()
+            answers.append(answer)
+        won = [index for index, answer in enumerate(answers) if answer == "won"]
+        assert len(won) == 1, answers
+        winner, loser = won[0], 1 - won[0]
+        assert answers[loser].startswith("refused "), answers
+        assert owners[winner] in answers[loser]
+        lease = client.get(job_key(prefix, "contested", "lease"))
+        assert lease.decode() == owners[winner]
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("exit\n")
+            child.stdin.close()
+        for index, child in enumerate(children):
+            assert child.wait(30) == 0, (tmp_path / f"stderr-{index}").read_text()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+def _clear(client: Any, prefix: str) -> None:
+    """Delete the test's keys (a fuzz example starts from an empty prefix, so that
+    one example's damage never reaches the next)."""
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def _paused_keeper(redis_url: str, prefix: str) -> tuple[RedisStore, JobState]:
+    store = RedisStore(redis_url, prefix=prefix)
+    job = keeper_flow(store).execute("keeper")
+    assert job.status == "paused"
+    return store, job
+
+
+def _loads_or_names_the_job(store: RedisStore, job_id: str) -> None:
+    """What load and document may do with damaged data: return the job, or raise
+    SerializationError naming it; unfinished_job_ids lists, or raises the same."""
+    try:
+        loaded = store.load(job_id)
+    except SerializationError as exc:
+        assert job_id in str(exc)
+    else:
+        assert isinstance(loaded, JobState)
+        assert loaded.job_id == job_id
+    try:
+        document = store.document(job_id)
+    except SerializationError as exc:
+        assert job_id in str(exc)
+    else:
+        assert isinstance(document, dict)
+    try:
+        listed = store.unfinished_job_ids()
+    except SerializationError:
+        pass
+    else:
+        assert isinstance(listed, list)
+
+
+FIELD_VALUES = st.one_of(
+    st.text(max_size=60),
+    st.binary(max_size=60),
+    st.sampled_from(
+        [b"\xff\xfe", b"\xc3", b"paused\xff", b'{"job_id": "\xff"}', "", "paused", "{}"]
+    ),
+)
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    field=st.sampled_from(["snapshot", "status", "flow_id", "updated_at"]),
+    value=FIELD_VALUES,
+)
+def test_a_fuzzed_job_hash_field_loads_or_is_a_serialization_error(
+    redis_url: str, prefix: str, client: Any, field: str, value: str | bytes
+) -> None:
+    """1: one field of a paused job's hash overwritten with any text or bytes (invalid
+    UTF-8 included): load returns a JobState or raises SerializationError naming the
+    job, never another exception."""
+    _clear(client, prefix)
+    store, job = _paused_keeper(redis_url, prefix)
+    client.hset(job_key(prefix, job.job_id, "job"), field, value)
+    _loads_or_names_the_job(store, job.job_id)
+    if field == "updated_at":  # not read back: the job loads as it was
+        loaded = store.load(job.job_id)
+        assert loaded is not None and loaded.serialize() == job.serialize()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    mode=st.sampled_from(["whole", "replace", "drop"]),
+    value=JSON_VALUES,
+    data=st.data(),
+)
+def test_a_snapshot_of_the_wrong_shape_loads_or_is_a_serialization_error(
+    redis_url: str, prefix: str, client: Any, mode: str, value: Any, data: Any
+) -> None:
+    """1: the snapshot as valid JSON of the wrong shape (a whole other value, or one of
+    its keys replaced or dropped): load returns a JobState or raises SerializationError
+    naming the job, never another exception."""
+    _clear(client, prefix)
+    store, job = _paused_keeper(redis_url, prefix)
+    key = job_key(prefix, job.job_id, "job")
+    snapshot = json.loads(client.hget(key, "snapshot"))
+    if mode == "whole":
+        snapshot = value
+    else:
+        name = data.draw(st.sampled_from(sorted(snapshot)), label="key")
+        if mode == "replace":
+            snapshot[name] = value
+        else:
+            del snapshot[name]
+    client.hset(key, "snapshot", json.dumps(snapshot))
+    _loads_or_names_the_job(store, job.job_id)
+
+
+@pytest.mark.parametrize("decoded", [False, True], ids=["bytes-client", "decoding-client"])
+@pytest.mark.parametrize("part", ["history", "pending", "records:errors"])
+@pytest.mark.parametrize("member", [b"\xff\xfe", b'0:1:["\xff"]', b"\xc3"])
+def test_undecodable_bytes_in_a_member_are_a_serialization_error(
+    redis_url: str, prefix: str, client: Any, part: str, member: bytes, decoded: bool
+) -> None:
+    """1: a sorted-set member that is not UTF-8 makes load raise SerializationError
+    naming the job (and, where the store decodes it, the key), not UnicodeDecodeError;
+    the store works on afterwards."""
+    reader = redis.Redis.from_url(redis_url, decode_responses=decoded)
+    try:
+        _, job = _paused_keeper(redis_url, prefix)
+        damaged = RedisStore(reader, prefix=prefix)
+        client.zadd(job_key(prefix, job.job_id, part), {member: 0})
+        for method in (damaged.load, damaged.document):
+            with pytest.raises(SerializationError, match=job.job_id) as raised:
+                method(job.job_id)
+            if not decoded:
+                assert f"{part}: " in str(raised.value)
+                assert job_key(prefix, job.job_id, "job") not in str(raised.value)
+        assert damaged.unfinished_job_ids() == [job.job_id]  # the client still works
+    finally:
+        reader.close()
+
+
+def test_stale_unfinished_entries_are_skipped_and_finished_ones_dropped(
+    redis_url: str, prefix: str, client: Any
+) -> None:
+    """1: an id in the unfinished index whose job was never written is not listed (and
+    nothing raises); one whose job is stored as completed is not listed and leaves the
+    index; a paused job stays listed."""
+    store = RedisStore(redis_url, prefix=prefix)
+    flow, _ = gated_flow(store, block_on=None)
+    done = flow.execute("src", {"count": 2})
+    assert done.status == "completed"
+    _, paused = _paused_keeper(redis_url, prefix)
+    index = f"{prefix}:unfinished"
+    assert client.zrange(index, 0, -1) == [paused.job_id.encode()]
+    client.zadd(index, {"never-written": 0, done.job_id: 1})
+    assert store.unfinished_job_ids() == [paused.job_id]
+    assert store.unfinished_job_ids("keeper") == [paused.job_id]
+    assert store.unfinished_job_ids("gated") == []
+    listed = {member.decode() for member in client.zrange(index, 0, -1)}
+    assert done.job_id not in listed
+    assert paused.job_id in listed
+    assert [job.job_id for job in store.unfinished_jobs()] == [paused.job_id]
+
+
+@pytest.mark.parametrize("damage", ["status", "flow_id", "index member"])
+def test_undecodable_bytes_in_the_unfinished_listing_are_a_serialization_error(
+    redis_url: str, prefix: str, client: Any, damage: str
+) -> None:
+    """1: a job status, flow id or index member that is not UTF-8 makes
+    unfinished_job_ids raise SerializationError (naming the store), not
+    UnicodeDecodeError."""
+    store, job = _paused_keeper(redis_url, prefix)
+    if damage == "index member":
+        client.zadd(f"{prefix}:unfinished", {b"\xff\xfe": 0})
+    else:
+        client.hset(job_key(prefix, job.job_id, "job"), damage, b"\xff\xfe")
+    with pytest.raises(SerializationError, match=prefix):
+        store.unfinished_job_ids("keeper")
+
+
+def test_stores_on_decoding_clients_pause_and_recover_a_job(redis_url: str, prefix: str) -> None:
+    """1: with redis.Redis clients made with decode_responses=True, a job paused by one
+    store object is listed and recovered by another (its own client), and completes."""
+    first_client = redis.Redis.from_url(redis_url, decode_responses=True)
+    second_client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        store = RedisStore(first_client, prefix=prefix, checkpoint_every=1)
+        job = keeper_flow(store).execute("keeper")
+        assert job.status == "paused"
+        other = RedisStore(second_client, prefix=prefix)
+        assert other.unfinished_job_ids("keeper") == [job.job_id]
+        loaded = other.load(job.job_id)
+        assert loaded is not None and loaded.serialize() == job.serialize()
+        recovered = keeper_flow(other).recover(job.job_id, other, wait=True)
+        assert recovered.status == "completed"
+        received = (recovered.get_routine_state("sink") or {})["received"]
+        assert received[-1]["value"] == list(Keeper.VALUES.values())
+        assert other.unfinished_job_ids() == store.unfinished_job_ids() == []
+        stored = store.load(job.job_id)
+        assert stored is not None and stored.status == "completed"
+        assert stored.serialize() == recovered.serialize()
+        store.close()
+        other.close()
+    finally:
+        first_client.close()
+        second_client.close()

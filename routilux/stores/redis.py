@@ -41,12 +41,14 @@ from urllib.parse import urlsplit, urlunsplit
 from routilux.documents import RECORD_KINDS
 from routilux.exceptions import (
     ConfigurationError,
+    InvalidPayloadError,
     JobStateError,
     SerializationError,
     StoreError,
 )
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
 from routilux.stores._incremental import Batch, Damaged, JobWriter, assemble, describe, dumps
+from routilux.stores._incremental import encodable as _encodable
 from routilux.stores._leases import LeaseKeeper, host_name, iso, new_owner, owner_is_gone
 from routilux.stores.base import JobStore, check_id
 
@@ -232,6 +234,14 @@ class RedisStore(JobStore):
         base = f"{self.prefix}:{{{job_id}}}"
         return [f"{base}:{name}" for name in _KEY_NAMES]
 
+    def _check_id(self, method: str, argument: str, value: Any, optional: bool) -> None:
+        check_id(self, method, argument, value, optional=optional)
+        if isinstance(value, str) and not _encodable(value):
+            raise InvalidPayloadError(
+                f"{type(self).__name__}.{method}: {argument} {value!r} is not valid Unicode "
+                "text (it has lone surrogates); no such id can be stored in Redis"
+            )
+
     @property
     def _unfinished(self) -> str:
         return f"{self.prefix}:unfinished"
@@ -246,6 +256,12 @@ class RedisStore(JobStore):
         except RedisError as exc:
             raise StoreError(
                 f"cannot {operation}{_of(job_id)} in Redis at {self.location}: {describe(exc)}"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            # Bytes this store never wrote (from a decode_responses client, or _text).
+            raise SerializationError(
+                f"cannot {operation}{_of(job_id)} from {self!r}: the stored data is damaged "
+                f"(not UTF-8 text): {describe(exc)}"
             ) from exc
 
     def close(self) -> None:
@@ -270,7 +286,7 @@ class RedisStore(JobStore):
             InvalidPayloadError: ``job_id`` is not a str.
             StoreError: Redis cannot be reached.
         """
-        check_id(self, "acquire", "job_id", job_id, optional=False)
+        self._check_id("acquire", "job_id", job_id, False)
         lease = self._keys(job_id)[_LEASE]
         duration = str(int(self.lease_duration * 1000))
         with self._guard("claim the lease of", job_id):
@@ -302,7 +318,7 @@ class RedisStore(JobStore):
             InvalidPayloadError: ``job_id`` is not a str.
             StoreError: Redis cannot be reached (the lease expires all the same).
         """
-        check_id(self, "release", "job_id", job_id, optional=False)
+        self._check_id("release", "job_id", job_id, False)
         self._leases.forget(job_id)
         with self._guard("give up the lease of", job_id):
             self._release_script(keys=[self._keys(job_id)[_LEASE]], args=[self.owner])
@@ -411,9 +427,10 @@ class RedisStore(JobStore):
 
         Raises:
             InvalidPayloadError: ``flow_id`` is neither a str nor None.
+            SerializationError: a listed id, status or flow id is not UTF-8 text.
             StoreError: Redis cannot be reached.
         """
-        check_id(self, "unfinished_job_ids", "flow_id", flow_id, optional=True)
+        self._check_id("unfinished_job_ids", "flow_id", flow_id, True)
         with self._guard("list the unfinished jobs") as client:
             ids = [_text(member) for member in client.zrange(self._unfinished, 0, -1)]
             pipe = client.pipeline(transaction=False)
@@ -437,7 +454,7 @@ class RedisStore(JobStore):
 
     def unfinished_jobs(self, flow_id: str | None = None) -> list[JobState]:
         """The jobs :meth:`unfinished_job_ids` lists, loaded (see :meth:`load`)."""
-        check_id(self, "unfinished_jobs", "flow_id", flow_id, optional=True)
+        self._check_id("unfinished_jobs", "flow_id", flow_id, True)
         return super().unfinished_jobs(flow_id)
 
     def load(self, job_id: str) -> JobState | None:
@@ -449,14 +466,14 @@ class RedisStore(JobStore):
                 missing part); the message names the job and the key.
             StoreError: Redis cannot be reached.
         """
-        check_id(self, "load", "job_id", job_id, optional=False)
+        self._check_id("load", "job_id", job_id, False)
         read = self._read(job_id)
         return None if read is None else read[1]
 
     def document(self, job_id: str) -> dict[str, Any] | None:
         """The stored job as a ``routilux.job`` document, or None (checked as
         :meth:`load` checks it, with the same errors)."""
-        check_id(self, "document", "job_id", job_id, optional=False)
+        self._check_id("document", "job_id", job_id, False)
         read = self._read(job_id)
         return None if read is None else read[0]
 
@@ -607,10 +624,14 @@ def _batches(members: list[Any], key: str) -> list[tuple[int, int, str]]:
     """Stored ``FIRST:COUNT:JSON`` members as batches ordered by position."""
     batches = []
     for member in members:
-        first, _, rest = _text(member).partition(":")
+        try:
+            text = _text(member)
+        except UnicodeDecodeError:
+            raise Damaged(key, f"a member starts {member[:40]!r}, not UTF-8 text") from None
+        first, _, rest = text.partition(":")
         count, _, body = rest.partition(":")
         if not (first.isdigit() and count.isdigit()):
-            raise Damaged(key, f"a member starts {_text(member)[:40]!r}, not FIRST:COUNT:")
+            raise Damaged(key, f"a member starts {text[:40]!r}, not FIRST:COUNT:")
         batches.append((int(first), int(count), body))
     batches.sort(key=lambda batch: (batch[0], batch[1]))
     return batches
