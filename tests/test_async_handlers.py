@@ -11,6 +11,7 @@ never set.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -810,6 +811,60 @@ def test_a_checkpointing_store_does_not_stop_the_work_a_source_streams(
     )
     job = flow.execute("src", {"count": 200})
     assert job.status == "completed", job.errors
+
+
+def test_an_emit_now_of_a_thread_left_behind_does_not_put_checkpoints_off(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """9.4: only a running activation streams. An ``emit_now`` from a thread its
+    handler started (with its context) after the handler returned used to count the
+    finished activation as streaming forever, and no checkpoint of the job fell due
+    again."""
+    released = threading.Event()
+    sent = threading.Event()
+    streaming_seen: list[int] = []
+
+    class Spawner(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self) -> None:
+            def later() -> None:
+                assert released.wait(10)
+                self.emit_now("output", value=1)
+                sent.set()
+
+            context = contextvars.copy_context()
+            threading.Thread(target=context.run, args=(later,), daemon=True).start()
+            self.emit("output", value=0)
+
+    class Sink(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.take)
+
+        def take(self, value: int) -> None:
+            if value == 0:
+                released.set()  # the spawner has returned: its emission was released
+                assert sent.wait(10)
+                machine = self.require_execution_context().job_state._machine
+                streaming_seen.append(machine.streaming)
+
+    flow = wire(
+        Flow(
+            execution_strategy="concurrent",
+            runtime=runtime,
+            store=SQLiteStore(tmp_path / "jobs.db", checkpoint_every=1),
+        ),
+        ("src", Spawner()),
+        ("sink", Sink()),
+    )
+    job = flow.execute("src")
+    assert job.wait_for_completion(10)
+    assert job.status == "completed", job.errors
+    assert streaming_seen == [0]
 
 
 def test_a_full_queue_raises_queue_full_error_naming_job_routine_and_event(

@@ -886,7 +886,7 @@ class JobMachine:
         with self.lock:
             if not late and self.stopped_locked():
                 raise self._stopped_error(routine_id, event)
-            if not late and not frame.streams:
+            if not late and not frame.streams and frame.held is not None:
                 self._stream_started_locked(frame)
             if self.bound is not None and len(self.queue) >= self.bound:
                 if self.raise_when_full:
@@ -925,7 +925,7 @@ class JobMachine:
             with self.lock:
                 if self.stopped_locked():
                     raise self._stopped_error(routine_id, event, "emit_now_async")
-                if not frame.streams:
+                if not frame.streams and frame.held is not None:
                     self._stream_started_locked(frame)
                 if bound is None or len(self.queue) < bound or self.state > CHECKPOINTING:
                     spawn = self._wake_locked(self._commit_locked(entry))
@@ -961,7 +961,8 @@ class JobMachine:
             self.tell_observers()
 
     def _stream_started_locked(self, frame: Frame) -> None:
-        """Under ``lock``: the activation of ``frame`` streams. A checkpoint due now
+        """Under ``lock``: the activation of ``frame`` streams (it is still running:
+        an ``emit_now`` of a thread it left behind counts for nothing). A checkpoint due now
         would wait for it to return, stopping the job's other work meanwhile: it is
         put off until the streaming activations have returned."""
         frame.streams = True
