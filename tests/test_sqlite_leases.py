@@ -16,31 +16,13 @@ from typing import Any
 
 import pytest
 
-from routilux import Flow, JobState, Routine
+from routilux import Flow, JobState
 from routilux.exceptions import ConfigurationError, JobStateError, SerializationError
 from routilux.stores import JobStore, MemoryStore, SQLiteStore
 
-from helpers import Collector, Source
+from helpers import Collector, Gate, Source
 
 APP = Path(__file__).resolve().parent / "lease_app.py"
-
-
-class Gate(Routine):
-    """Relays values; blocks on ``release`` when it receives ``block_on``."""
-
-    def __init__(self, block_on: Any) -> None:
-        super().__init__()
-        self.block_on = block_on
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.define_slot("input", handler=self.work)
-        self.define_event("output", ["value"])
-
-    def work(self, value: Any) -> None:
-        if value == self.block_on:
-            self.entered.set()
-            assert self.release.wait(10)
-        self.emit("output", value=value)
 
 
 def lease_of(path: str, job_id: str) -> tuple[str, float] | None:

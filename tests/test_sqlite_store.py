@@ -28,25 +28,7 @@ from routilux.exceptions import (
 )
 from routilux.stores import JobStore, SQLiteStore
 
-from helpers import Collector, Failing, Relay, Source, Step, chain, events
-
-
-class Gate(Routine):
-    """Relays values; blocks on ``release`` when it receives ``block_on``."""
-
-    def __init__(self, block_on: Any) -> None:
-        super().__init__()
-        self.block_on = block_on
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.define_slot("input", handler=self.work)
-        self.define_event("output", ["value"])
-
-    def work(self, value: Any) -> None:
-        if value == self.block_on:
-            self.entered.set()
-            assert self.release.wait(10)
-        self.emit("output", value=value)
+from helpers import Collector, Failing, Gate, Relay, Source, Step, chain, events
 
 
 def store_at(tmp_path: Path, **options: Any) -> SQLiteStore:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -31,7 +30,7 @@ from routilux.exceptions import InvalidPayloadError, JobStateError, Serializatio
 from routilux.runtimes import AsyncioRuntime, ThreadRuntime
 from routilux.stores import JobStore, RedisStore, SQLiteStore
 
-from helpers import Collector, Failing, Source
+from helpers import Collector, Failing, Gate, Source
 
 DICT_STORE_SOURCE = Path(__file__).resolve().parent / "dict_store.py"
 
@@ -94,24 +93,6 @@ def crashed_copy(kind: str, store: Store, tmp_path: Path) -> Store:
     body["leases"] = {}
     target.write_text(json.dumps(body), encoding="utf-8")
     return DictStore(target)
-
-
-class Gate(Routine):
-    """Relays values; blocks on ``release`` when it receives ``block_on``."""
-
-    def __init__(self, block_on: Any) -> None:
-        super().__init__()
-        self.block_on = block_on
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.define_slot("input", handler=self.work)
-        self.define_event("output", ["value"])
-
-    def work(self, value: Any) -> None:
-        if value == self.block_on:
-            self.entered.set()
-            assert self.release.wait(10)
-        self.emit("output", value=value)
 
 
 class Pausing(Routine):
