@@ -178,15 +178,12 @@ class Routine:
         event = self._events.get(event_name)
         if event is None:
             raise self._unknown_event(event_name)
-        frame = _current_frame()
-        if frame is not None:
-            info = frame.info
-            job = info.job
-            routine_id = info.routine_id if info.routine is self else job.routine_id_of(self)
-            if routine_id is not None:
-                job.emit_now(frame, routine_id, event, data)
-                return
-        event._emit_standalone(self, data)
+        running = self._running_activation()
+        if running is None:
+            event._emit_standalone(self, data)
+            return
+        frame, routine_id = running
+        frame.info.job.emit_now(frame, routine_id, event, data)
 
     async def emit_now_async(self, event_name: str, /, **data: Any) -> None:
         """:meth:`emit_now` for an ``async def`` handler: ``await self.emit_now_async(
@@ -206,15 +203,22 @@ class Routine:
         event = self._events.get(event_name)
         if event is None:
             raise self._unknown_event(event_name)
+        running = self._running_activation()
+        if running is None:
+            event._emit_standalone(self, data)
+            return
+        frame, routine_id = running
+        await frame.info.job.emit_now_async(frame, routine_id, event, data)
+
+    def _running_activation(self) -> tuple[Any, str] | None:
+        """The frame of the job activation this code runs in, and this routine's id in
+        that job; None outside a job (or in a job whose flow lacks this routine)."""
         frame = _current_frame()
-        if frame is not None:
-            info = frame.info
-            job = info.job
-            routine_id = info.routine_id if info.routine is self else job.routine_id_of(self)
-            if routine_id is not None:
-                await job.emit_now_async(frame, routine_id, event, data)
-                return
-        event._emit_standalone(self, data)
+        if frame is None:
+            return None
+        info = frame.info
+        routine_id = info.routine_id if info.routine is self else info.job.routine_id_of(self)
+        return None if routine_id is None else (frame, routine_id)
 
     def _unknown_event(self, event_name: str) -> EventNotFoundError:
         ctx = self.get_execution_context()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -29,9 +30,11 @@ def test_repr() -> None:
 
 def test_record_routine_start_opens_a_running_record() -> None:
     tracker = ExecutionTracker("f")
-    before = datetime.now()
+    # The tracker keeps time.time() and formats it with fromtimestamp, which rounds to
+    # the nearest microsecond where datetime.now() truncates: compare on its clock.
+    before = datetime.fromtimestamp(time.time())
     tracker.record_routine_start("r1", {"x": 1})
-    after = datetime.now()
+    after = datetime.fromtimestamp(time.time())
     [record] = tracker.routine_executions["r1"]
     assert record["routine_id"] == "r1"
     assert record["params"] == {"x": 1}

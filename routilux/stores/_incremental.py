@@ -15,6 +15,7 @@ items numbered ``first_seq, first_seq + 1, ...``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,8 @@ from routilux.documents import (
     records_since,
 )
 from routilux.exceptions import SerializationError, StoreError
-from routilux.job_state import JobState
+from routilux.job_state import FINISHED_STATUSES, JobState
+from routilux.stores._leases import LeaseLost
 from routilux.stores.base import Checkpoint
 
 if TYPE_CHECKING:
@@ -398,3 +400,39 @@ def expand_pending(row: Any) -> dict[str, Any]:
     if len(row) == 7:
         expanded["activation_id"] = row[6]
     return expanded
+
+
+def write_settled_job(
+    store: object,
+    job_state: JobState,
+    writer: JobWriter,
+    record_final_status: Callable[[str, str], None],
+    forget_lease: Callable[[str], None],
+    log: logging.Logger,
+) -> None:
+    """A durable store's ``job_settled``: ``writer`` writes the settled job (and the
+    store gives up its lease). If that fails for a finished job,
+    ``record_final_status(job_id, status)`` still records it finished (so that no
+    recovery runs its work again), where possible; the first error is raised. A lease
+    found lost is forgotten (``forget_lease(job_id)``)."""
+    job_id = job_state.job_id
+    try:
+        writer.write_settled(job_state)
+    except LeaseLost:
+        forget_lease(job_id)
+        raise
+    except Exception:
+        if job_state.status in FINISHED_STATUSES:
+            try:
+                record_final_status(job_id, job_state.status)
+            except Exception as second:
+                log.error(
+                    "%r could not record that job %s is %s: %s",
+                    store,
+                    job_id,
+                    job_state.status,
+                    describe(second),
+                )
+                if isinstance(second, LeaseLost):
+                    forget_lease(job_id)
+        raise

@@ -15,6 +15,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from routilux.exceptions import JobStateError
+
+
+class LeaseLost(JobStateError):
+    """Another owner took over the lease of a job this store was running."""
+
 
 def new_owner(host: str) -> str:
     """A new owner name for a store object of this process."""

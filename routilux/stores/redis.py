@@ -47,9 +47,17 @@ from routilux.exceptions import (
     StoreError,
 )
 from routilux.job_state import FINISHED_STATUSES, PAUSED, RUNNING, JobState
-from routilux.stores._incremental import Batch, Damaged, JobWriter, assemble, describe, dumps
+from routilux.stores._incremental import (
+    Batch,
+    Damaged,
+    JobWriter,
+    assemble,
+    describe,
+    dumps,
+    write_settled_job,
+)
 from routilux.stores._incremental import encodable as _encodable
-from routilux.stores._leases import LeaseKeeper, host_name, iso, new_owner, owner_is_gone
+from routilux.stores._leases import LeaseKeeper, LeaseLost, host_name, iso, new_owner, owner_is_gone
 from routilux.stores.base import JobStore, check_id
 
 try:
@@ -127,10 +135,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-class _LeaseLost(JobStateError):
-    """Another owner took over the lease of a job this store was running."""
 
 
 class RedisStore(JobStore):
@@ -370,31 +374,15 @@ class RedisStore(JobStore):
         where possible, so that recovery never runs it again.
         """
         job_id = job_state.job_id
-        finished = job_state.status in FINISHED_STATUSES
         with self._lock:
             writer = self._writers.get(job_id)
-            if finished:
+            if job_state.status in FINISHED_STATUSES:
                 self._writers.pop(job_id, None)
-        try:
-            if writer is None:
-                writer = self._writer(job_id)
-            writer.write_settled(job_state)
-        except _LeaseLost:
-            self._leases.forget(job_id)
-            raise
-        except Exception:
-            if finished:
-                try:
-                    self._record_final_status(job_id, job_state.status)
-                except Exception as second:
-                    logger.error(
-                        "%r could not record that job %s is %s: %s",
-                        self,
-                        job_id,
-                        job_state.status,
-                        describe(second),
-                    )
-            raise
+        if writer is None:
+            writer = self._writer(job_id)
+        write_settled_job(
+            self, job_state, writer, self._record_final_status, self._leases.forget, logger
+        )
 
     def _record_final_status(self, job_id: str, status: str) -> None:
         """The last checkpoint's snapshot with the final status and no pending work."""
@@ -580,7 +568,7 @@ class RedisStore(JobStore):
         if verdict == "lost":
             holder = _text(reply[1])
             taker = f"{holder} holds it now" if holder else "nobody holds it now"
-            raise _LeaseLost(
+            raise LeaseLost(
                 f"lease lost: job '{job_id}' was taken over in {self!r} ({taker}); this "
                 "store no longer runs it, and its writes of the job are refused"
             )

@@ -53,7 +53,8 @@ from routilux.stores._incremental import assemble as _assemble
 from routilux.stores._incremental import describe as _describe
 from routilux.stores._incremental import dumps as _dumps
 from routilux.stores._incremental import encodable as _encodable
-from routilux.stores._leases import LeaseKeeper, host_name, iso, new_owner, owner_is_gone
+from routilux.stores._incremental import write_settled_job
+from routilux.stores._leases import LeaseKeeper, LeaseLost, host_name, iso, new_owner, owner_is_gone
 from routilux.stores.base import JobStore, check_id
 
 if TYPE_CHECKING:
@@ -113,10 +114,6 @@ _DAMAGED_WORDS = (
     "corrupt",
     "could not decode",  # Python's own error for text that is not UTF-8
 )
-
-
-class _LeaseLost(JobStateError):
-    """Another owner took over the lease of a job this store was running."""
 
 
 class SQLiteStore(JobStore):
@@ -480,7 +477,7 @@ class SQLiteStore(JobStore):
             held = self._leases.holds(job_id)
         if held:
             taker = "nobody holds it now" if owner is None else f"{owner} holds it now"
-            raise _LeaseLost(
+            raise LeaseLost(
                 f"lease lost: job '{job_id}' was taken over in {self.path} ({taker}); "
                 f"{self!r} no longer runs it, and its writes of the job are refused"
             )
@@ -515,37 +512,15 @@ class SQLiteStore(JobStore):
         a job that this one has paused or finished.
         """
         job_id = job_state.job_id
-        finished = job_state.status in FINISHED_STATUSES
         with self._lock:
             writer = self._writers.get(job_id)
-            if finished:
+            if job_state.status in FINISHED_STATUSES:
                 self._writers.pop(job_id, None)
-        try:
-            if writer is None:
-                writer = self._writer(job_state.job_id)
-            writer.write_settled(job_state)
-        except _LeaseLost:
-            with self._lock:
-                self._leases.forget(job_id)
-            raise
-        except Exception:
-            if finished:
-                # Keep the last checkpoint's contents but never list a finished job
-                # as unfinished, which would make recovery run its work again.
-                try:
-                    self._record_final_status(job_id, job_state.status)
-                except Exception as second:
-                    logger.error(
-                        "%r could not record that job %s is %s: %s",
-                        self,
-                        job_id,
-                        job_state.status,
-                        _describe(second),
-                    )
-                    if isinstance(second, _LeaseLost):
-                        with self._lock:
-                            self._leases.forget(job_id)
-            raise
+        if writer is None:
+            writer = self._writer(job_id)
+        write_settled_job(
+            self, job_state, writer, self._record_final_status, self._leases.forget, logger
+        )
 
     def _record_final_status(self, job_id: str, status: str) -> None:
         with self._transaction("record the final status of", job_id) as db:
