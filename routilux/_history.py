@@ -159,6 +159,14 @@ class History:
         """The rows from absolute position ``index`` on (0 is the first record ever
         written), and the position of the first one returned (later than ``index`` if
         the limit discarded some)."""
+        first, flat = self.flat_since(index)
+        return first, _rows(flat)
+
+    def flat_since(self, index: int) -> tuple[int, list[Any]]:
+        """Like :meth:`rows_since`, but the records as they are stored: four items
+        each (routine id, name, data, time), a name being a ``str``, a
+        :class:`RecordName`, a :class:`OneKey` (the data is then its key's value) or an
+        event object (with a ``name``). A new list."""
         with self._lock:
             dropped = self._appended - len(self._flat) // _WIDTH if self._limit else 0
             first = max(index, dropped)
@@ -167,7 +175,7 @@ class History:
                 flat = self._flat[skip:]  # one atomic copy of the tail
             else:
                 flat = list(itertools.islice(self._flat, skip, None))
-        return first, _rows(flat)
+        return first, flat
 
     def records(self, routine_id: str | None = None) -> list[ExecutionRecord]:
         """The records in the order they were written, optionally for one routine."""

@@ -48,6 +48,7 @@ __all__ = [
     "RECORD_KINDS",
     "RECORD_MARK",
     "assemble_job",
+    "check_index",
     "check_tracker",
     "decode_activations",
     "decode_pending",
@@ -358,7 +359,7 @@ def history_since(
     Raises:
         SerializationError: for data that cannot be stored, naming the row.
     """
-    _check_index("history_since", index)
+    check_index("history_since", index)
     first, rows = job._history.rows_since(index)
     encoded: list[list[Any]] = []
     append = encoded.append
@@ -393,7 +394,7 @@ def records_since(job: JobState, kind: str, index: int) -> list[Any]:
         raise InvalidPayloadError(
             f"records_since: kind must be one of {', '.join(RECORD_KINDS)}, not {describe(kind)}"
         )
-    _check_index("records_since", index)
+    check_index("records_since", index)
     if kind == "shared_log":
         # Formats the timestamps the log owes its entries, under the job's lock.
         entries: list[Any] = job.shared_log
@@ -404,7 +405,7 @@ def records_since(job: JobState, kind: str, index: int) -> list[Any]:
     return [encode_value(entry, f"$.{kind}[{index + i}]") for i, entry in enumerate(fresh)]
 
 
-def _check_index(function: str, index: Any) -> None:
+def check_index(function: str, index: Any) -> None:
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise InvalidPayloadError(f"{function}: index must be an int >= 0, not {describe(index)}")
 

@@ -15,6 +15,8 @@ from typing import Any, overload
 
 import attrs
 
+from routilux._activation_parts import ActivationParts
+
 __all__ = ["Activation", "ActivationRow", "Activations"]
 
 #: An activation as a plain tuple, in the order of :class:`Activation`'s fields:
@@ -103,16 +105,56 @@ class Activations(Sequence[Activation]):
     The engine hands stores the activations of a checkpoint this way: an
     :class:`Activation` is made only when an item is read, and :meth:`rows` gives the
     plain tuples, which is what a store that writes many of them wants.
+    :func:`routilux.documents.compact_activations` turns the sequence into JSON data
+    without making either (the engine keeps a checkpoint's activations by column).
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_parts", "_rows")
 
     def __init__(self, rows: Sequence[ActivationRow] = ()) -> None:
-        self._rows = list(rows)
+        self._rows: list[ActivationRow] | None = list(rows)
+        self._parts: ActivationParts | None = None
+
+    @classmethod
+    def _of_parts(cls, parts: ActivationParts) -> Activations:
+        """Activations kept as ``parts`` (not copied)."""
+        activations = cls()
+        activations._rows = None
+        activations._parts = parts
+        return activations
+
+    def _parts_of(self) -> ActivationParts:
+        """The activations as :class:`ActivationParts` (the sequence's own, when it was
+        made of them: do not change them)."""
+        parts = self._parts
+        if parts is not None:
+            return parts
+        rows = self.rows()
+        kinds: dict[tuple[str, str, int, bool, bool], int] = {}
+        kind_of = [
+            kinds.setdefault((row[0], row[1], row[4], row[5], row[6]), len(kinds)) for row in rows
+        ]
+        return ActivationParts(
+            list(kinds), kind_of, [row[2] for row in rows], [row[3] for row in rows]
+        )
 
     def rows(self) -> list[ActivationRow]:
         """The activations as plain tuples (the sequence's own list: do not change it)."""
-        return self._rows
+        rows = self._rows
+        if rows is None:
+            parts = self._parts
+            assert parts is not None
+            # Two threads may both make the list; they make equal ones.
+            rows = self._rows = [
+                (kind[0], kind[1], data, activation_id, kind[2], kind[3], kind[4])
+                for kind, data, activation_id in zip(
+                    map(parts.kinds.__getitem__, parts.kind_of),
+                    parts.datas,
+                    parts.ids(),
+                    strict=True,
+                )
+            ]
+        return rows
 
     @overload
     def __getitem__(self, index: int) -> Activation: ...
@@ -122,15 +164,18 @@ class Activations(Sequence[Activation]):
 
     def __getitem__(self, index: int | slice) -> Activation | Sequence[Activation]:
         if isinstance(index, slice):
-            return Activations(self._rows[index])
-        return Activation(*self._rows[index])
+            return Activations(self.rows()[index])
+        return Activation(*self.rows()[index])
 
     def __len__(self) -> int:
-        return len(self._rows)
+        rows = self._rows
+        if rows is None:
+            return len(self._parts.datas) if self._parts is not None else 0
+        return len(rows)
 
     def __iter__(self) -> Iterator[Activation]:
-        for row in self._rows:
+        for row in self.rows():
             yield Activation(*row)
 
     def __repr__(self) -> str:
-        return f"Activations({len(self._rows)})"
+        return f"Activations({len(self)})"

@@ -19,6 +19,7 @@ from test_third_party_store import private_uses
 
 import routilux.stores.sqlite
 from routilux import ErrorHandler, Flow, JobState, Routine
+from routilux.documents import expand_activations, expand_history
 from routilux.exceptions import (
     ConfigurationError,
     InvalidPayloadError,
@@ -476,22 +477,74 @@ DAMAGES: dict[str, tuple[Any, str]] = {
         "table history",
     ),
     "history time a word": (
-        lambda p: edit_first(p, "history", lambda rows: json.dumps([[*rows[0][:3], "noon"]])),
+        lambda p: edit_first(
+            p, "history", lambda c: json.dumps({**c, "times": ["noon"] * c["count"]})
+        ),
         "table history",
     ),
     "history time out of range": (
-        lambda p: edit_first(p, "history", lambda rows: json.dumps([[*rows[0][:3], 1e300]])),
+        lambda p: edit_first(
+            p, "history", lambda c: json.dumps({**c, "times": [1e300] * c["count"]})
+        ),
         "table history",
     ),
-    "pending row short": (
-        lambda p: edit_first(p, "pending", lambda rows: json.dumps([r[:2] for r in rows])),
+    "history times not base64": (
+        lambda p: edit_first(p, "history", lambda c: json.dumps({**c, "times": {"doubles": "!"}})),
+        "not valid base64",
+    ),
+    "history times cut short": (
+        lambda p: edit_first(
+            p, "history", lambda c: json.dumps({**c, "times": {"doubles": "AAAA"}})
+        ),
+        "holds 3 bytes",
+    ),
+    "history name outside its table": (
+        lambda p: edit_first(
+            p,
+            "history",
+            lambda c: json.dumps({**c, "names": {"table": [], "index": c["names"]["index"]}}),
+        ),
+        "outside its table",
+    ),
+    "history count too high": (
+        lambda p: edit_first(p, "history", lambda c: json.dumps({**c, "count": c["count"] + 1})),
+        "table history",
+    ),
+    "history of an unknown version": (
+        lambda p: edit_first(p, "history", lambda c: json.dumps({**c, "version": 99})),
+        "version 99",
+    ),
+    "pending kind short": (
+        lambda p: edit_first(
+            p,
+            "pending",
+            lambda c: json.dumps(
+                {**c, "kinds": {**c["kinds"], "table": [k[:2] for k in c["kinds"]["table"]]}}
+            ),
+        ),
         "table pending",
     ),
     "pending retry count negative": (
         lambda p: edit_first(
-            p, "pending", lambda rows: json.dumps([[*r[:3], -1, *r[4:]] for r in rows])
+            p,
+            "pending",
+            lambda c: json.dumps(
+                {
+                    **c,
+                    "kinds": {
+                        **c["kinds"],
+                        "table": [[*k[:2], -1, *k[3:]] for k in c["kinds"]["table"]],
+                    },
+                }
+            ),
         ),
         "retry_count",
+    ),
+    "pending ids damaged": (
+        lambda p: edit_first(
+            p, "pending", lambda c: json.dumps({**c, "ids": {"prefix": 5, "start": 0}})
+        ),
+        "id scheme",
     ),
     "records body an object": (
         lambda p: rewrite(p, "UPDATE records SET body = '{}'"),
@@ -1026,7 +1079,28 @@ def normalised_rows(path: str) -> dict[str, Any]:
             table: [list(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
             for table in ("jobs", "history", "records", "pending")
         }
+    for table, expand in (("history", expand_history), ("pending", expand_pending_columns)):
+        for row in tables[table]:
+            body = json.loads(row[3])
+            if type(body) is dict:
+                row[3] = json.dumps(expand(body))
     return normalise_rows(tables)
+
+
+def expand_pending_columns(columns: Any) -> list[list[Any]]:
+    """Pending columns as the rows earlier stores wrote."""
+    return [
+        [
+            task["slot_routine_id"],
+            task["slot_name"],
+            task["data"],
+            task["retry_count"],
+            task["merged"],
+            task["is_entry"],
+            task["activation_id"],
+        ]
+        for task in expand_activations(columns)
+    ]
 
 
 def normalise_rows(tables: dict[str, list[list[Any]]]) -> dict[str, Any]:
@@ -1046,10 +1120,11 @@ def normalise_rows(tables: dict[str, list[list[Any]]]) -> dict[str, Any]:
 
 
 def test_the_rows_written_are_those_the_earlier_store_wrote(tmp_path: Path) -> None:
-    """issue 9: the same run, checkpointed by today's store, writes the very rows the
-    earlier SQLiteStore wrote (ids and times aside; batches may be cut elsewhere):
-    the snapshot's keys and values, history rows with times in seconds and "record"
-    marks, log records, compact pending rows."""
+    """issue 9: the same run, checkpointed by today's store, writes what the earlier
+    SQLiteStore wrote (ids and times aside; batches may be cut elsewhere): the
+    snapshot's keys and values, history rows with times in seconds and "record" marks,
+    log records, pending rows. History and pending batches are now kept by column
+    (routilux.documents.compact_history), and expand to the very rows of before."""
     store = store_at(tmp_path, checkpoint_every=1)
     gate = LoggingGate(block_on=2)
     flow = pinned_flow(store, Failing(fail_on={0}, times=1), gate)

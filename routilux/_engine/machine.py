@@ -1338,15 +1338,11 @@ class JobMachine:
         rewrite = self.reported_seq is None
         incremental = getattr(self.checkpointer, "incremental", False)
         since = first if rewrite or not incremental else max(first, self.reported_seq or 0)
-        to_row = pending.RowMaker(self.flow)
-        ids = queue.ids
-        prefix = self.id_prefix
-        pending_now = Activations(
-            [
-                to_row(meta, data, ids.get(seq) or f"{prefix}{seq}")
-                for meta, data, seq in queue.entries(since)
-            ]
+        start, metas, datas = queue.columns(since)
+        pending_now = pending.activations_of(
+            self.flow, start, metas, datas, queue.ids, self.id_prefix
         )
+        to_row = pending.RowMaker(self.flow)
         delayed = Activations(
             [
                 to_row(meta, data, activation_id)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from routilux._activation_parts import ActivationParts
 from routilux._engine.queue import ENTRY, MERGED, pack, unpack
-from routilux.activation import Activation, ActivationRow
+from routilux.activation import Activation, ActivationRow, Activations
 from routilux.exceptions import EventNotFoundError, RoutineNotFoundError, SlotNotFoundError
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RowMaker",
+    "activations_of",
     "buffers_by_index",
     "from_activation",
     "resolve_deferred",
@@ -75,6 +77,36 @@ class RowMaker:
             bool(flags & ENTRY),
             bool(flags & MERGED),
         )
+
+
+def activations_of(
+    flow: FlowGraph,
+    start: int,
+    metas: list[int],
+    datas: list[Any],
+    kept_ids: dict[int, str],
+    id_prefix: str,
+) -> Activations:
+    """Queued activations (numbered from ``start``; ids ``id_prefix + seq`` unless
+    ``kept_ids`` has one) as :class:`~routilux.activation.Activations` kept by column,
+    each distinct meta looked up once."""
+    make_row = RowMaker(flow)
+    table = list(dict.fromkeys(metas))
+    position = {meta: index for index, meta in enumerate(table)}
+    kinds = []
+    for meta in table:
+        routine_id, slot_name, _, _, attempt, entry, merged = make_row(meta, None, "")
+        kinds.append((routine_id, slot_name, attempt, entry, merged))
+    return Activations._of_parts(
+        ActivationParts(
+            kinds,
+            list(map(position.__getitem__, metas)),
+            datas,
+            id_prefix=id_prefix,
+            first_seq=start,
+            kept_ids=dict(kept_ids),
+        )
+    )
 
 
 def slot_named(flow: FlowGraph, job_id: str, routine_id: Any, slot_name: Any, what: str) -> Slot:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["ENTRY", "MERGED", "PLAIN_LIMIT", "ActivationQueue", "pack", "unpack"]
@@ -76,21 +75,28 @@ class ActivationQueue:
 
     def entries(self, since: int = 0) -> list[tuple[int, Any, int]]:
         """``(meta, data, seq)`` of the queued activations with ``seq >= since``."""
-        first = self.first_seq
-        start = max(since, first)
-        count = self.appended - start
-        if count <= 0:
-            return []
-        if start == first:
-            metas: Iterable[int] = self.metas
-            datas: Iterable[Any] = self.datas
-        else:  # the newest ``count``: a deque is walked from its right end, not skipped
-            metas = reversed(list(itertools.islice(reversed(self.metas), count)))
-            datas = reversed(list(itertools.islice(reversed(self.datas), count)))
+        start, metas, datas = self.columns(since)
         return [
             (meta, data, start + offset)
             for offset, (meta, data) in enumerate(zip(metas, datas, strict=True))
         ]
+
+    def columns(self, since: int = 0) -> tuple[int, list[int], list[Any]]:
+        """``(first seq, metas, datas)`` of the queued activations with ``seq >=
+        since``, as two new lists."""
+        first = self.first_seq
+        start = max(since, first)
+        count = self.appended - start
+        if count <= 0:
+            return start, [], []
+        if start == first:
+            return start, list(self.metas), list(self.datas)
+        # The newest ``count``: a deque is walked from its right end, not skipped.
+        metas = list(itertools.islice(reversed(self.metas), count))
+        datas = list(itertools.islice(reversed(self.datas), count))
+        metas.reverse()
+        datas.reverse()
+        return start, metas, datas
 
     def clear(self) -> None:
         self.metas.clear()

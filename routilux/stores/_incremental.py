@@ -17,15 +17,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from routilux.activation import Activations
 from routilux.documents import (
     RECORD_KINDS,
-    PayloadEncoder,
+    compact_activations,
+    compact_history,
     encode_activations,
-    history_since,
+    expand_activations,
+    expand_history,
     job_document,
     job_snapshot,
     records_since,
@@ -34,9 +35,6 @@ from routilux.exceptions import SerializationError, StoreError
 from routilux.job_state import FINISHED_STATUSES, JobState
 from routilux.stores._leases import LeaseLost
 from routilux.stores.base import Checkpoint
-
-if TYPE_CHECKING:
-    from routilux.activation import Activation
 
 # Snapshot keys that are the store's own bookkeeping, not part of the job document:
 # the range of pending activations and how many history rows and records the
@@ -119,7 +117,7 @@ def assemble(
         raise Damaged("jobs", f"the snapshot's history_limit is {short(limit)}")
 
     history_from = 0 if limit is None else max(0, history_end - limit)
-    rows = collect(history, history_from, history_end, "history", "history rows")
+    rows = collect(history, history_from, history_end, "history", "history rows", expand_history)
     lists: dict[str, list[Any]] = {}
     for kind in RECORD_KINDS:
         batches = [batch[1:] for batch in records if batch[0] == kind]
@@ -129,7 +127,9 @@ def assemble(
         raise Damaged("records", "a row has an unknown kind")
     tasks = [
         expand_pending(entry)
-        for entry in collect(pending, pending_from, pending_to, "pending", "activations")
+        for entry in collect(
+            pending, pending_from, pending_to, "pending", "activations", expand_activations
+        )
     ]
     try:
         # The rows the file holds decide history_dropped, so the document is
@@ -140,16 +140,28 @@ def assemble(
 
 
 def collect(
-    batches: Iterable[tuple[Any, Any, Any]], start: int, end: int, table: str, what: str
+    batches: Iterable[tuple[Any, Any, Any]],
+    start: int,
+    end: int,
+    table: str,
+    what: str,
+    expand: Callable[[Any], list[Any]] | None = None,
 ) -> list[Any]:
     """Items ``start`` to ``end - 1`` of ``(first_seq, count, JSON array)`` batches
-    ordered by ``first_seq``; refuses if any of them is missing."""
+    ordered by ``first_seq``; refuses if any of them is missing. A batch whose JSON is
+    an object is turned into its items by ``expand`` (columns of
+    :mod:`routilux.documents`)."""
     items: list[Any] = []
     expected = start
     for first_seq, count, body in batches:
         if type(first_seq) is not int or type(count) is not int:
             raise Damaged(table, "a row's sequence numbers are not integers")
         entries = json_value(body, table, "a row")
+        if expand is not None and type(entries) is dict:
+            try:
+                entries = expand(entries)
+            except SerializationError as exc:
+                raise Damaged(table, f"a row: {exc}") from None
         if type(entries) is not list or len(entries) != count:
             raise Damaged(table, f"a row holds {short(entries)}, not {count} entries")
         if first_seq + count <= expected or first_seq >= end:
@@ -272,13 +284,12 @@ class JobWriter:
         batch.pending_rewrite = checkpoint.rewrite
         # One encoder for the write: a payload usually sits in the history and in the
         # queue, and is encoded once.
-        encode = PayloadEncoder()
         if checkpoint.pending:
             first = checkpoint.pending_start
-            entries = pending_rows(checkpoint.pending, encode)
-            batch.pending = (first, first + len(entries) - 1, dumps(entries))
-        delayed = encode_activations(checkpoint.delayed, encode=encode)
-        written = self._fill(batch, checkpoint.job_state, checkpoint.merge_buffers, delayed, encode)
+            columns = compact_activations(checkpoint.pending)
+            batch.pending = (first, first + len(checkpoint.pending) - 1, dumps(columns))
+        delayed = encode_activations(checkpoint.delayed)
+        written = self._fill(batch, checkpoint.job_state, checkpoint.merge_buffers, delayed)
 
         def write() -> None:
             with self.io_lock:
@@ -302,9 +313,8 @@ class JobWriter:
             batch.pending_rewrite = True
             batch.pending_to = len(pending)
             if pending:
-                entries = [compact(entry) for entry in encode_activations(pending)]
-                batch.pending = (0, len(entries) - 1, dumps(entries))
-            written = self._fill(batch, job_state, None, [], PayloadEncoder())
+                batch.pending = (0, len(pending) - 1, dumps(compact_activations(pending)))
+            written = self._fill(batch, job_state, None, [])
             self._commit(batch, written, release=True)
 
     def _fill(
@@ -313,12 +323,11 @@ class JobWriter:
         job_state: JobState,
         buffers: Mapping[str, Mapping[str, Any]] | None,
         delayed: list[dict[str, Any]],
-        encode: PayloadEncoder,
     ) -> tuple[int, dict[str, int]]:
         """Put the snapshot and everything appended since the last write into ``batch``
         (``buffers``: the checkpoint's merge buffers, None for the job's own); return
         the history and record counts the file holds once it is committed."""
-        first_row, rows = history_since(job_state, self.history_written, encode=encode)
+        first_row, row_count, rows = compact_history(job_state, self.history_written)
         written = dict(self.records_written)
         for kind in RECORD_KINDS:
             start = written[kind]
@@ -326,7 +335,7 @@ class JobWriter:
             if fresh:
                 batch.records.append((kind, start, len(fresh), dumps(fresh)))
                 written[kind] = start + len(fresh)
-        history_end = first_row + len(rows)
+        history_end = first_row + row_count
         snapshot = job_snapshot(job_state, merge_buffers=buffers)
         snapshot["delayed"] = delayed
         snapshot["pending_from"] = batch.pending_from
@@ -339,8 +348,8 @@ class JobWriter:
         limit = job_state.history_limit
         if limit is not None:
             batch.history_keep_from = max(0, history_end - limit)
-        if rows:
-            batch.history = (first_row, len(rows), dumps(rows))
+        if row_count:
+            batch.history = (first_row, row_count, dumps(rows))
         return history_end, written
 
     def _commit(self, batch: Batch, written: tuple[int, dict[str, int]], *, release: bool) -> None:
@@ -348,44 +357,11 @@ class JobWriter:
         self.history_written, self.records_written = written
 
 
-def pending_rows(activations: Sequence[Activation], encode: PayloadEncoder) -> list[list[Any]]:
-    """Activations as compact rows ``[routine_id, slot, data, attempt, merged, entry,
-    activation_id]``."""
-    if isinstance(activations, Activations):  # a checkpoint's: plain rows are cheaper
-        return [
-            [routine_id, slot, encode(data, "$.pending_tasks.data"), attempt, merged, entry, aid]
-            for routine_id, slot, data, aid, attempt, entry, merged in activations.rows()
-        ]
-    return [
-        [
-            activation.routine_id,
-            activation.slot_name,
-            encode(activation.data, "$.pending_tasks.data"),
-            activation.attempt,
-            activation.merged,
-            activation.entry,
-            activation.activation_id,
-        ]
-        for activation in activations
-    ]
-
-
-def compact(entry: dict[str, Any]) -> list[Any]:
-    row = [
-        entry["slot_routine_id"],
-        entry["slot_name"],
-        entry["data"],
-        entry["retry_count"],
-        entry["merged"],
-        entry["is_entry"],
-    ]
-    if entry.get("activation_id"):
-        row.append(entry["activation_id"])
-    return row
-
-
 def expand_pending(row: Any) -> dict[str, Any]:
-    """A stored pending row as a ``routilux.job`` ``pending_tasks`` object."""
+    """A stored pending row as a ``routilux.job`` ``pending_tasks`` object (a row of
+    columns is one already; a list is how earlier versions wrote one)."""
+    if type(row) is dict:
+        return row
     if type(row) is not list or len(row) not in (6, 7):
         raise Damaged("pending", f"an activation is {short(row)}, not a list of 6 or 7")
     routine_id, slot_name, data, attempt, merged, is_entry = row[:6]
