@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import json
@@ -981,6 +982,264 @@ def bench_bounded_source(items: int, timeout: float) -> list[Figure]:
     ]
 
 
+# -- the Redis runtime (issue 10) ---------------------------------------------------------
+
+# The floor: a plain redis-py echo worker, reading a request from a stream through a
+# consumer group, replying on another stream and acknowledging.
+_ECHO_WORKER = """
+import sys, redis
+client = redis.Redis.from_url(sys.argv[1])
+stream, replies = sys.argv[2], sys.argv[3]
+try:
+    client.xgroup_create(stream, "echo", id="0", mkstream=True)
+except redis.exceptions.ResponseError:
+    pass
+print("ready", flush=True)
+while True:
+    for _, entries in client.xreadgroup("echo", "w", {stream: ">"}, count=1, block=1000) or ():
+        for entry_id, fields in entries:
+            if fields.get(b"stop"):
+                sys.exit(0)
+            client.xadd(replies, {"r": fields[b"n"]})
+            client.xack(stream, "echo", entry_id)
+"""
+
+
+class _RedisWorkers:
+    """Worker processes of the Redis benchmark (killed when it ends)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def start(
+        self, flow: str, concurrency: int, lease: float = 1.0, **environment: str
+    ) -> subprocess.Popen[str]:
+        here = os.path.dirname(os.path.abspath(__file__))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.path.dirname(here)])}
+        env.update(environment)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "routilux",
+                "worker",
+                f"redis_flows:{flow}",
+                "--redis",
+                self.url,
+                "--prefix",
+                self.prefix,
+                "--concurrency",
+                str(concurrency),
+                "--lease",
+                str(lease),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the protocol line: "worker ... serving ..."
+        if "serving" not in line:
+            raise RuntimeError(f"a worker did not start: {line}{process.stdout.read()}")
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+        self.processes.clear()
+
+
+def _redis_server() -> tuple[str, Callable[[], None]]:
+    """A Redis server's URL (ROUTILUX_TEST_REDIS_URL, or one started here) and how to
+    stop what was started."""
+    url = os.environ.get("ROUTILUX_TEST_REDIS_URL")
+    if url:
+        return url, lambda: None
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+    )
+    from redis_server import start_server, stop_server
+
+    directory = tempfile.mkdtemp(prefix="routilux-bench-redis-")
+    process, url = start_server(directory)
+    return url, lambda: stop_server(process, directory)
+
+
+def _echo_round_trip(url: str, prefix: str, count: int) -> float:
+    """The median seconds of a raw Redis Streams round trip (request, echo, reply)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    stream, replies = f"{prefix}:echo", f"{prefix}:echo-replies"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _ECHO_WORKER, url, stream, replies],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        last = "0-0"  # the reply stream is new: its first entry is the first reply
+        times = []
+        for n in range(count):
+            start = time.perf_counter()
+            client.xadd(stream, {"n": n})
+            answer = client.xread({replies: last}, count=1, block=4_000)
+            times.append(time.perf_counter() - start)
+            last = answer[0][1][0][0]
+        client.xadd(stream, {"stop": 1})
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    times.sort()
+    return times[len(times) // 2]
+
+
+def bench_redis_runtime(size: tuple[int, int, int], runs: int) -> list[Figure]:
+    """Per-hop latency against a raw Redis round trip, fan-out throughput with two
+    workers, a job of 1,000 activations sleeping 10 ms on two workers, the reclaim of
+    a killed worker's activation, and a two-task group (``size``: round trips, fan-out
+    activations, sleeping activations)."""
+    import redis
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import redis_flows
+
+    from routilux.runtimes.redis import RedisRuntime
+
+    trips, fanout, sleepers = size
+    url, stop_server = _redis_server()
+    prefix = f"bench{os.getpid()}"
+    workers = _RedisWorkers(url, prefix)
+    figures: list[Figure] = []
+    try:
+        floor = _echo_round_trip(url, prefix, trips)
+
+        def flow_of(make: Callable[[], Flow]) -> Flow:
+            flow = make()
+            flow.runtime = RedisRuntime(url, prefix=prefix)
+            flow.runtime.fit(flow.max_workers)
+            return flow
+
+        # Per-hop latency: one value through the line of HOPS routines, two workers.
+        workers.start("hops_flow", concurrency=4)
+        workers.start("hops_flow", concurrency=4)
+        hops = flow_of(redis_flows.hops_flow)
+        run_to_end(hops, "source", {"count": 1})  # warm up: groups, connections
+        samples = sorted(
+            timed(lambda: run_to_end(hops, "source", {"count": 1}))[0] for _ in range(trips // 10)
+        )
+        per_hop = samples[len(samples) // 2] / (redis_flows.HOPS + 1)
+        hops.runtime.shutdown()
+        workers.stop()
+        print(
+            f"{'redis/hop':<20} {per_hop * 1e3:6.3f} ms per hop (median)   raw Redis Streams "
+            f"round trip {floor * 1e3:.3f} ms: {per_hop / floor:.2f}x   (target <= 2x)"
+        )
+        figures.append(
+            at_most(
+                "redis/hop",
+                per_hop / floor,
+                2.0,
+                f"{per_hop * 1e3:.3f} ms, {per_hop / floor:.2f}x raw trip",
+                "<= 2x raw trip",
+            )
+        )
+
+        # Fan-out throughput: two workers.
+        workers.start("fanout_flow", concurrency=8)
+        workers.start("fanout_flow", concurrency=8)
+        fan = flow_of(redis_flows.fanout_flow)
+        run_to_end(fan, "source", {"count": 10})
+        seconds = best_of(
+            runs, lambda: timed(lambda: run_to_end(fan, "source", {"count": fanout}))[0]
+        )
+        rate = (fanout + 1) / seconds
+        fan.runtime.shutdown()
+        workers.stop()
+        print(
+            f"{'redis/fanout':<20} {rate:10,.0f} activations/s with 2 workers   (target >= 2,000/s)"
+        )
+        figures.append(
+            at_least("redis/fanout", rate, 2000, f"{rate:,.0f} activations/s", ">= 2,000/s")
+        )
+
+        # A job of activations sleeping 10 ms each, on two workers.
+        workers.start("sleep_flow", concurrency=32)
+        workers.start("sleep_flow", concurrency=32)
+        sleep = flow_of(redis_flows.sleep_flow)
+        run_to_end(sleep, "source", {"count": 64})
+        seconds = best_of(
+            runs, lambda: timed(lambda: run_to_end(sleep, "source", {"count": sleepers}))[0]
+        )
+        sleep.runtime.shutdown()
+        workers.stop()
+        limit = 0.6 * sleepers / 1000
+        print(
+            f"{'redis/sleep':<20} {seconds:6.3f} s for {sleepers:,} activations sleeping 10 ms, "
+            f"2 workers x 32 threads   (target <= {limit:.2f} s)"
+        )
+        figures.append(
+            at_most("redis/sleep", seconds, limit, f"{seconds:.3f} s", f"<= {limit:.2f} s")
+        )
+
+        # A two-task group: source -> two sinks.
+        workers.start("pair_flow", concurrency=2)
+        workers.start("pair_flow", concurrency=2)
+        pair = flow_of(redis_flows.pair_flow)
+        run_to_end(pair, "source", {"count": 1})
+        group = sorted(
+            timed(lambda: run_to_end(pair, "source", {"count": 1}))[0] for _ in range(21)
+        )[10]
+        pair.runtime.shutdown()
+        workers.stop()
+        print(
+            f"{'redis/group':<20} {group * 1e3:6.2f} ms for a group of two tasks (median); "
+            f"Graflow's Redis workers about 100 ms: {0.1 / group:.0f}x faster"
+        )
+        figures.append(
+            Figure("redis/group", f"{group * 1e3:.2f} ms ({0.1 / group:.0f}x Graflow's)")
+        )
+
+        # Reclaim: the worker holding an activation is killed; another takes it over.
+        lease = 1.0
+        taken = f"{prefix}:taken"
+        victim = workers.start(
+            "reclaim_flow", 1, lease, BENCH_VICTIM="1", BENCH_REDIS_URL=url, BENCH_LIST=taken
+        )
+        reclaim = flow_of(redis_flows.reclaim_flow)
+        job = reclaim.execute("source", {"count": 1}, wait=False)
+        client = redis.Redis.from_url(url, socket_timeout=None)
+        assert client.blpop([taken], timeout=30) is not None
+        workers.start("reclaim_flow", 1, lease)
+        start = time.perf_counter()
+        victim.kill()
+        assert job.wait_for_completion(30) and job.status == "completed", job.status
+        took = time.perf_counter() - start
+        reclaim.runtime.shutdown()
+        workers.stop()
+        print(
+            f"{'redis/reclaim':<20} {took:6.2f} s from kill -9 to the job's completion "
+            f"({took / lease:.2f} leases of {lease:g} s; target within 2 leases)"
+        )
+        figures.append(
+            at_most("redis/reclaim", took / lease, 2.0, f"{took / lease:.2f} leases", "<= 2 leases")
+        )
+    finally:
+        workers.stop()
+        with contextlib.suppress(Exception):
+            client = redis.Redis.from_url(url)
+            for key in client.scan_iter(match=f"*{prefix}*"):
+                client.delete(key)
+        stop_server()
+    return figures
+
+
 WORKLOADS = [
     "chain",
     "fanout",
@@ -996,6 +1255,7 @@ WORKLOADS = [
     "durable_chain",
     "job_files",
     "bounded_source",
+    "redis_runtime",
 ]
 
 # Workload sizes. "legacy" is for routilux 0.9, whose execute() costs 150 ms and gives
@@ -1016,6 +1276,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "many_jobs": (50, 10),
         "stream": 10_000_000,
         "stream_timeout": 1_800,
+        "redis": (400, 2_000, 1_000),
     },
     "quick": {
         "items": 2_000,
@@ -1031,6 +1292,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "many_jobs": (50, 10),
         "stream": 1_000_000,
         "stream_timeout": 600,
+        "redis": (200, 1_000, 1_000),
     },
     "legacy": {
         "items": 2_000,
@@ -1046,6 +1308,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "many_jobs": (50, 10),
         "stream": 100_000,
         "stream_timeout": 120,
+        "redis": (50, 100, 100),
     },
     "smoke": {
         "items": 100,
@@ -1061,6 +1324,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "many_jobs": (10, 5),
         "stream": 5_000,
         "stream_timeout": 60,
+        "redis": (20, 50, 100),
     },
 }
 
@@ -1119,6 +1383,7 @@ def main(argv: list[str] | None = None) -> None:
         "durable_chain": lambda: bench_durable_chain(sizes["items"], runs),
         "job_files": lambda: bench_job_files(sizes["records"]),
         "bounded_source": lambda: bench_bounded_source(sizes["stream"], sizes["stream_timeout"]),
+        "redis_runtime": lambda: bench_redis_runtime(sizes["redis"], runs),
     }
     if sizes["scaling"] is None:
         del benches["scaling"]

@@ -6,6 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))
 
 import routilux
 
@@ -18,6 +19,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    # Flow diagrams drawn at build time by the local Graphviz, shown as DOT text
+    # without it (docs/_ext/flow_graphs.py).
+    "sphinx.ext.graphviz",
+    "flow_graphs",
 ]
 
 autodoc_member_order = "bysource"
@@ -26,6 +31,7 @@ autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+graphviz_output_format = "svg"
 
 html_theme = "alabaster"
 html_theme_options = {

@@ -23,6 +23,7 @@ __all__ = [
     "MissingTriggerSlotError",
     "NoExecutionContextError",
     "QueueFullError",
+    "RemoteHandlerError",
     "RoutiluxError",
     "RoutineNotFoundError",
     "SerializationError",
@@ -120,6 +121,22 @@ class StoreError(RoutiluxError):
     job's failure. A damaged or foreign file raises :class:`SerializationError`
     instead.
     """
+
+
+class RemoteHandlerError(RoutiluxError):
+    """A handler that ran on a worker process raised an exception whose class this
+    process does not have imported (with the class at hand, the engine raises one of
+    it instead, so that error handlers match it; this error is then its ``__cause__``).
+
+    Attributes:
+        type_name: the qualified name of the class the handler raised.
+        traceback_text: the traceback as the worker formatted it.
+    """
+
+    def __init__(self, message: str, *, type_name: str = "", traceback_text: str = "") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.traceback_text = traceback_text
 
 
 class ChannelTypeError(RoutiluxError, TypeError):

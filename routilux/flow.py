@@ -798,6 +798,53 @@ class Flow:
 
         return validate_flow(self, entry_routine_id)
 
+    # -- drawing ----------------------------------------------------------------------
+
+    def to_mermaid(self) -> str:
+        """The flow's graph as a Mermaid ``flowchart`` (text, ending with a newline).
+
+        One node per routine, named ``n0``, ``n1``, ... in the order the routines were
+        added and labelled with the routine id; one edge per connection of
+        :attr:`connections`, in the order they were made, labelled ``event -> slot``
+        and, when the connection has a ``param_mapping``, ``(source as target, ...)``.
+        Entry routines (those with a ``trigger`` slot) are stadiums of class
+        ``entry``; a routine a connection names but the flow no longer holds is of
+        class ``missing``. Every cycle is drawn whole, with at least one of its edges
+        dotted (``-.->``): the edges found closing a loop by a walk from the entry
+        routines. Direct connections (``event.connect(slot)``) are not drawn.
+
+        Labels are double-quoted: in routine ids and event, slot and key names, every
+        character but letters, digits, spaces and ``_-.,:/()+=@!?*`` is written as an
+        entity code (``#35;`` for ``#``), and unprintable characters as their Python
+        escapes (a newline shows as ``\\n``), so no id can break the chart.
+
+        The drawing is a snapshot taken under the flow's wiring lock: a routine or
+        connection another thread adds meanwhile is drawn whole or not at all. Nothing
+        is run or sent anywhere.
+        """
+        from routilux._graphs import flow_to_mermaid
+
+        return flow_to_mermaid(self)
+
+    def to_dot(self) -> str:
+        """The flow's graph as a Graphviz ``digraph`` in the DOT language (text, ending
+        with a newline), named after :attr:`flow_id`; render it with, for example,
+        ``dot -Tsvg``.
+
+        Nodes, edges, their order and their labels are those of :meth:`to_mermaid`.
+        Entry routines have a double border (``peripheries=2``), missing routines a
+        dashed one; edges closing a cycle are dashed and do not constrain the layout
+        (``constraint=false``), so the rest reads left to right.
+
+        Labels and the graph's name are double-quoted strings: ``\\`` and ``"`` are
+        escaped with a backslash, ``&`` is written ``&amp;`` (Graphviz reads entities
+        in labels), and unprintable characters are shown as their Python escapes.
+        The snapshot and thread safety are those of :meth:`to_mermaid`.
+        """
+        from routilux._graphs import flow_to_dot
+
+        return flow_to_dot(self)
+
     # -- saving and loading -----------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:

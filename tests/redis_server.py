@@ -46,9 +46,12 @@ def server_url() -> str | None:
         return url
 
 
-def start_server(directory: str, port: int | None = None) -> tuple[subprocess.Popen[str], str]:
-    """Start a ``redis-server`` (no persistence) in ``directory``, on ``port`` or a free
-    loopback port; returns it once it accepts connections, with its URL."""
+def start_server(
+    directory: str, port: int | None = None, *, appendonly: bool = False
+) -> tuple[subprocess.Popen[str], str]:
+    """Start a ``redis-server`` in ``directory`` (no persistence, or an append-only file
+    synced every second), on ``port`` or a free loopback port; returns it once it
+    accepts connections, with its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed")
@@ -65,7 +68,7 @@ def start_server(directory: str, port: int | None = None) -> tuple[subprocess.Po
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if appendonly else "no",
             "--daemonize",
             "no",
         ],

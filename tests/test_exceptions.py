@@ -17,6 +17,7 @@ from routilux.exceptions import (
     MissingTriggerSlotError,
     NoExecutionContextError,
     QueueFullError,
+    RemoteHandlerError,
     RoutiluxError,
     RoutineNotFoundError,
     SerializationError,
@@ -26,6 +27,7 @@ from routilux.exceptions import (
 
 ALL = [
     QueueFullError,
+    RemoteHandlerError,
     RoutiluxError,
     ConfigurationError,
     RoutineNotFoundError,
@@ -139,3 +141,13 @@ def test_channel_type_error_is_a_type_error():
     assert issubclass(ChannelTypeError, TypeError)
     assert issubclass(ChannelTypeError, RoutiluxError)
     assert not issubclass(ChannelTypeError, ValueError)
+
+
+def test_a_remote_handler_error_keeps_the_workers_type_name_and_traceback():
+    err = RemoteHandlerError("KeyError: 'x'", type_name="KeyError", traceback_text="Traceback")
+    assert (err.type_name, err.traceback_text, str(err)) == (
+        "KeyError",
+        "Traceback",
+        "KeyError: 'x'",
+    )
+    assert isinstance(err, RoutiluxError)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from redis_server import script_environment
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
@@ -39,6 +40,7 @@ def test_getting_started() -> None:
     )
 
 
+@pytest.mark.timeout(600)  # about a hundred scripts, each a fresh interpreter
 def test_every_tutorial_script_runs() -> None:
     scripts = sorted(TUTORIALS.rglob("*.py"))
     assert scripts
@@ -68,3 +70,119 @@ def test_the_readme_first_command_runs_the_flow_it_shows() -> None:
     printed = run(str(script.relative_to(TUTORIALS)))
     assert shown_output == printed.rstrip("\n")
     assert f"This is `{scripts[0]}`" in first_flow
+
+
+def test_graphs_draw_prints_the_mermaid_and_dot_text() -> None:
+    assert run("guide/graphs_draw.py") == (
+        "flowchart LR\n"
+        '    n0(["source"]):::entry\n'
+        '    n1["counter"]\n'
+        '    n2["report"]\n'
+        '    n0 -->|"line -> input"| n1\n'
+        '    n1 -->|"counted -> input"| n2\n'
+        "    classDef entry stroke-width:3px\n"
+        "\n"
+        'digraph "word_count" {\n'
+        "    rankdir=LR;\n"
+        "    node [shape=box, style=rounded];\n"
+        '    n0 [label="source", peripheries=2];\n'
+        '    n1 [label="counter"];\n'
+        '    n2 [label="report"];\n'
+        '    n0 -> n1 [label="line -> input"];\n'
+        '    n1 -> n2 [label="counted -> input"];\n'
+        "}\n"
+    )
+
+
+def test_graphs_loop_draws_the_loop_dashed() -> None:
+    assert run("guide/graphs_loop.py") == (
+        "flowchart LR\n"
+        '    n0(["download"]):::entry\n'
+        '    n1["check"]\n'
+        '    n2["save"]\n'
+        '    n3["count"]\n'
+        '    n0 -->|"fetched -> input"| n1\n'
+        '    n1 -.->|"empty -> again"| n0\n'
+        '    n1 -->|"page -> input (body as text)"| n2\n'
+        '    n1 -->|"page -> input"| n3\n'
+        "    classDef entry stroke-width:3px\n"
+        "\n"
+        'digraph "crawler" {\n'
+        "    rankdir=LR;\n"
+        "    node [shape=box, style=rounded];\n"
+        '    n0 [label="download", peripheries=2];\n'
+        '    n1 [label="check"];\n'
+        '    n2 [label="save"];\n'
+        '    n3 [label="count"];\n'
+        '    n0 -> n1 [label="fetched -> input"];\n'
+        '    n1 -> n0 [label="empty -> again", style=dashed, constraint=false];\n'
+        '    n1 -> n2 [label="page -> input (body as text)"];\n'
+        '    n1 -> n3 [label="page -> input"];\n'
+        "}\n"
+        "\n"
+        "Running it:\n"
+        "  save a.html: <html>a.html</html>\n"
+        "  count a.html\n"
+        "job: completed\n"
+    )
+
+
+def test_testing_run_routine_prints_what_each_run_observed() -> None:
+    printed = re.sub(r"0x[0-9a-f]+", "0x...", run("guide/testing_run_routine.py"))
+    assert printed == (
+        "status: completed\n"
+        "scaled: [{'value': 6}] skipped: []\n"
+        "result: 6 shared data: {'scaled': 1}\n"
+        "  Emission(event='scaled', data={'value': 10})\n"
+        "  Emission(event='skipped', data={'value': -1})\n"
+        "  Emission(event='scaled', data={'value': 40})\n"
+        "shared data: {'factor': 10, 'scaled': 2}\n"
+        "history: [('routine', 'start'), ('routine', 'output'), ('routine', 'output'), "
+        "('routine', 'completed')]\n"
+        "status: completed errors: [('input', 'TypeError')]\n"
+        "assert_completed() raised:\n"
+        "  routine 'routine' (slot 'input'): job completed\n"
+        "  - routine.input: TypeError: '<' not supported between instances of 'str' and "
+        "'int' (strategy default, attempt 0)\n"
+        "page: [{'url': 'example.org', 'size': 11}]\n"
+        "SlotNotFoundError: Slot 'inptu' not found in routine 'routine' (Scaler[0x...]); "
+        "its slots: 'input'\n"
+    )
+
+
+def test_testing_history_checks_and_shows_a_mismatch() -> None:
+    assert run("guide/testing_history.py") == (
+        "exact: ok\n"
+        "matched: [{'value': 2}, {'value': 4}]\n"
+        "unordered: ok\n"
+        "history differs at record 1 (mode 'exact'): expected doubler.output with "
+        "{'value': 3}, got doubler.output {'value': 4}\n"
+        "expected (2 records):\n"
+        "     0  doubler.output with {'value': 2}\n"
+        "  >  1  doubler.output with {'value': 3}\n"
+        "actual (2 records):\n"
+        "     0  doubler.output {'value': 2}\n"
+        "  >  1  doubler.output {'value': 4}\n"
+    )
+
+
+def test_testing_clock_runs_the_retries_without_waiting() -> None:
+    assert run("guide/testing_clock.py") == (
+        "auto: completed delays: [10.0, 20.0, 40.0] clock: 70.0\n"
+        "  at 0.0: retry due at [10.0]\n"
+        "  at 5.0: still pending [10.0]\n"
+        "  at 10.0: retry due at [30.0]\n"
+        "  at 15.0: still pending [30.0]\n"
+        "  at 30.0: retry due at [70.0]\n"
+        "  at 35.0: still pending [70.0]\n"
+        "manual: completed attempts: 4 clock: 70.0\n"
+        "run_routine: completed [{'value': 7}] delays: [10.0, 20.0]\n"
+    )
+
+
+def test_testing_pytest_runs_its_tests_with_the_fixtures() -> None:
+    assert run("guide/testing_pytest.py") == (
+        "test_flaky_passes_the_value_on_after_two_retries: passed\n"
+        "test_each_retry_waits_for_its_delay: passed\n"
+        "pytest exit code: 0\n"
+    )

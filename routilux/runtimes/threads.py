@@ -59,6 +59,9 @@ class ThreadRuntime:
 
     #: A driver hands an async activation to the loop and goes on to the next one.
     hands_off_async = True
+    #: Every activation is handed off to run elsewhere (a subclass's ``_hand_off``),
+    #: none in a driver's thread.
+    runs_elsewhere = False
 
     def __init__(self, pool_size: int | None = None, name: str = "routilux") -> None:
         self._requested = pool_size
@@ -173,7 +176,7 @@ class ThreadRuntime:
                             if caller and machine.epoch != epoch:
                                 break
                             first = metas[0]
-                            if batching and first < PLAIN_LIMIT:
+                            if batching and first < PLAIN_LIMIT and not self.runs_elsewhere:
                                 info = infos.get(first)
                                 if info is not None and not info.is_async:
                                     self._run_batch(machine, frame, driver)
@@ -183,6 +186,13 @@ class ThreadRuntime:
                             kept = kept_ids.pop(seq, None) if kept_ids else None
                             meta = next_meta()
                             data = next_data()
+                            if self.runs_elsewhere:  # sent away: no lock held meanwhile
+                                lock.release()
+                                try:
+                                    self._hand_off(machine, meta, data, seq, kept)
+                                finally:
+                                    lock.acquire()
+                                continue
                             if table[meta & (PLAIN_LIMIT - 1)]._is_async:
                                 self._loop_thread().start(machine, meta, data, seq, kept)
                                 continue
@@ -338,6 +348,24 @@ class ThreadRuntime:
                     loop = self._loop = _LoopThread(self)
         return loop
 
+    def _hand_off(
+        self,
+        machine: JobMachine,
+        meta: int,
+        data: Any,
+        seq: int,
+        kept: str | None,
+        *,
+        here: bool = False,
+    ) -> None:
+        """Run a taken activation that does not run in a driver's thread (not under the
+        machine's lock): an async one on the loop (``here``: called on the loop's own
+        thread). A subclass with :attr:`runs_elsewhere` sends every one away."""
+        if here:
+            self._loop_thread().run_here(machine, meta, data, seq, kept)
+        else:
+            self._loop_thread().start(machine, meta, data, seq, kept)
+
     def completed_async(self, machine: JobMachine, frame: Any, result: Any) -> None:
         """An async activation returned (on the loop thread; ``frame`` None if it was
         interrupted): commit it; what needs a store or a driver happens on the pool,
@@ -353,7 +381,7 @@ class ThreadRuntime:
                 spawn = machine.complete_locked(frame, result)
                 # Queued async work starts here, on the loop: a round trip through a
                 # driver thread for each would cost two thread switches.
-                while queue.metas and machine.is_async(queue.metas[0]):
+                while queue.metas and (self.runs_elsewhere or machine.is_async(queue.metas[0])):
                     taken = machine.take_locked()
                     if taken is None:
                         break
@@ -370,7 +398,7 @@ class ThreadRuntime:
             if not successors or (queue.metas and machine.in_flight < machine.limit):
                 machine.notify_all_locked()  # a waiting caller driver re-checks its job
         for meta, data, seq, kept in successors:
-            self._loop_thread().run_here(machine, meta, data, seq, kept)
+            self._hand_off(machine, meta, data, seq, kept, here=True)
         if spawn:
             self.start_drivers(machine, spawn)
         if machine.observers:

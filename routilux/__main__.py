@@ -1,0 +1,7 @@
+"""``python -m routilux``: the ``routilux`` command."""
+
+import sys
+
+from routilux._cli import main
+
+sys.exit(main())
