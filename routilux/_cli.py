@@ -9,6 +9,9 @@ Subcommands:
   handed back). It prints one line when it serves, and its counters when it stops.
 - ``routilux stats FLOW_ID --redis URL [--prefix P]``: what the flow's stream holds
   (length, pending, lag, dead letters, consumers, redeliveries).
+- ``routilux cancel|pause JOB_ID --redis URL [--prefix P] [--reason TEXT]``: have the
+  driver of a job run by a Redis runtime (in any process) cancel or pause it; exit 1
+  when no driver runs the job.
 
 Exit codes: 0 done, 1 failed, 2 bad arguments.
 """
@@ -47,7 +50,33 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("flow_id", metavar="FLOW_ID", help="the flow's id")
     stats.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
     stats.add_argument("--prefix", default="routilux", help="the drivers' key prefix")
+    for action in ("cancel", "pause"):
+        control = commands.add_parser(
+            action, help=f"{action} a job run by a Redis runtime, from any process"
+        )
+        control.add_argument("job_id", metavar="JOB_ID")
+        control.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+        control.add_argument("--prefix", default="routilux", help="the drivers' key prefix")
+        control.add_argument("--reason", default="", help="recorded with the job")
     return parser
+
+
+def _control(arguments: Any) -> int:
+    from routilux.runtimes.redis import cancel_job, pause_job
+
+    request = cancel_job if arguments.command == "cancel" else pause_job
+    try:
+        found = request(
+            arguments.redis, arguments.job_id, arguments.reason, prefix=arguments.prefix
+        )
+    except Exception as exc:  # Redis cannot be reached
+        print(f"routilux: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if not found:
+        print(f"routilux: no driver runs job {arguments.job_id}", file=sys.stderr)
+        return 1
+    print(f"{arguments.command} of job {arguments.job_id} sent to its driver")
+    return 0
 
 
 def _stats(arguments: Any) -> int:
@@ -104,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(arguments)
         if arguments.command == "stats":
             return _stats(arguments)
+        if arguments.command in ("cancel", "pause"):
+            return _control(arguments)
     except RoutiluxError as exc:
         print(f"routilux: {exc}", file=sys.stderr)
         return 1

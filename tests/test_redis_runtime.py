@@ -544,3 +544,63 @@ def test_the_stats_command_shows_dead_letters_and_redeliveries(
         timeout=60,
     )
     assert unreachable.returncode == 1 and "ConnectionError" in unreachable.stderr
+
+
+@pytest.mark.parametrize("action", ["cancel", "pause"])
+def test_a_job_is_cancelled_or_paused_from_another_process(
+    workers: Workers, redis_url: str, prefix: str, client: Any, action: str
+) -> None:
+    """The command (another process) reaches the job's driver through Redis; the job
+    stops as flow.cancel / flow.pause stop it, its handlers in flight finishing."""
+    worker = workers.start("gate_flow", concurrency=2)
+    flow, runtime = driver(app.gate_flow, redis_url, prefix)
+    try:
+        job = flow.execute("source", {"count": 2}, wait=False)
+        for _ in range(2):
+            assert client.blpop([f"{prefix}:started"], timeout=30) is not None
+        sent = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "routilux",
+                action,
+                job.job_id,
+                "--redis",
+                redis_url,
+                "--prefix",
+                prefix,
+                "--reason",
+                "from afar",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout == f"{action} of job {job.job_id} sent to its driver\n"
+        client.rpush(f"{prefix}:gate:{worker.pid}", "go", "go")
+        assert job.wait_for_completion(30)  # finished, or paused with nothing in flight
+        assert job.status == ("cancelled" if action == "cancel" else "paused")
+        if action == "pause":
+            assert len(job.pending_tasks) == 2  # the work activations, parked
+        assert "work" not in {r.routine_id for r in job.get_execution_history()}
+    finally:
+        runtime.shutdown()
+    # Once the job stopped, nobody drives it.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "routilux",
+            action,
+            job.job_id,
+            "--redis",
+            redis_url,
+            "--prefix",
+            prefix,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 1 and "no driver runs job" in again.stderr

@@ -288,7 +288,13 @@ def run_message(
             reply["error"] = _described(exc)
         else:
             reply["held"] = _encoded_held(frame.held, running)
-    reply["ops"] = _changes(job, before_shared, before_states)
+    try:
+        reply["ops"] = _changes(job, before_shared, before_states)
+    except SerializationError as exc:  # its changes cannot travel: none is committed
+        reply.pop("held", None)
+        reply.pop("result", None)
+        reply["error"] = _described(exc)
+        reply["ops"] = []
     return reply
 
 

@@ -36,7 +36,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from routilux.exceptions import ConfigurationError, SerializationError, StoreError
+from routilux.exceptions import (
+    ConfigurationError,
+    InvalidPayloadError,
+    SerializationError,
+    StoreError,
+)
 from routilux.runtimes._remote import (
     PROTOCOL,
     Sent,
@@ -54,7 +59,15 @@ if TYPE_CHECKING:
     from routilux._engine.machine import JobMachine
     from routilux.flow import Flow
 
-__all__ = ["GROUP", "RedisRuntime", "Worker", "flow_from_path", "stream_stats"]
+__all__ = [
+    "GROUP",
+    "RedisRuntime",
+    "Worker",
+    "cancel_job",
+    "flow_from_path",
+    "pause_job",
+    "stream_stats",
+]
 
 logger = logging.getLogger("routilux.redis")
 
@@ -65,13 +78,13 @@ GROUP = "routilux-workers"
 # the dead letter (if any), the acknowledgement and the entry's deletion at once.
 # KEYS: stream, reply stream, dead-letter stream.
 # ARGV: group, entry id, consumer, lease (ms), reply JSON ("" for none), dead letter JSON
-# ("" for none).
+# ("" for none), how many dead letters to keep (about).
 _COMMIT = """
 local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
 if #owned == 0 then return 'lost' end
 if tonumber(owned[1][3]) > tonumber(ARGV[4]) then return 'expired' end
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[2], '*', 'r', ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('XADD', KEYS[3], '*', 'd', ARGV[6]) end
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'd', ARGV[6]) end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 'ok'
@@ -107,6 +120,16 @@ return 'ok'
 """
 
 
+# Forget a job's driver if it is still this one (a job resumed elsewhere has another).
+# KEYS: the drivers hash. ARGV: job id, reply stream.
+_FORGET_DRIVER = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 'ok'
+"""
+
+
 def _redis() -> Any:
     try:
         import redis
@@ -137,6 +160,18 @@ def _check_prefix(prefix: Any) -> str:
 def _keys(prefix: str, flow_id: str) -> tuple[str, str]:
     """The flow's activation stream and dead-letter stream."""
     return f"{{{prefix}}}:activations:{flow_id}", f"{{{prefix}}}:dead:{flow_id}"
+
+
+def _drivers_key(prefix: str) -> str:
+    """Job id -> the reply stream its driver reads, for the jobs being driven."""
+    return f"{{{prefix}}}:drivers"
+
+
+def _quietly(call: Callable[..., Any], *args: Any) -> None:
+    try:
+        call(*args)
+    except Exception as exc:  # the job finished meanwhile, or was paused already
+        logger.info("a pause or cancel from another process did nothing: %s", exc)
 
 
 def _stats_key(prefix: str, flow_id: str) -> str:
@@ -214,7 +249,11 @@ class RedisRuntime(ThreadRuntime):
         self.prefix = _check_prefix(prefix)
         self.client = _client_of(url_or_client)
         self.replies = f"{{{self.prefix}}}:replies:{uuid.uuid4().hex}"
+        self._drivers = _drivers_key(self.prefix)
+        self._forget_script = self.client.register_script(_FORGET_DRIVER)
         self._sent: dict[tuple[str, int], Sent] = {}
+        # Jobs this runtime drives that another process may pause or cancel, by id.
+        self._jobs: dict[str, JobMachine] = {}
         self._lock = threading.Lock()
         self._groups: set[str] = set()
         self._reader: threading.Thread | None = None
@@ -244,6 +283,7 @@ class RedisRuntime(ThreadRuntime):
             self._sent[key] = sent
         try:
             self._start_reader()
+            self._announce(machine)
             fields = {"a": json.dumps(message), "reply": self.replies}
             _reconnecting(self._stopping, self.reconnect_timeout, self._send, stream, fields)
         except Exception as exc:
@@ -251,6 +291,52 @@ class RedisRuntime(ThreadRuntime):
                 self._sent.pop(key, None)
             problem = StoreError(f"could not send an activation to {stream}: {exc}")
             self.completed_async(machine, *failed_to_send(sent, problem))
+
+    def _announce(self, machine: JobMachine) -> None:
+        """Record where the job's driver reads (for :func:`cancel_job` and
+        :func:`pause_job` from other processes), once per run of the job."""
+        job_id = machine.job_state.job_id
+        with self._lock:
+            if self._jobs.get(job_id) is machine:
+                return
+            self._jobs[job_id] = machine
+        _reconnecting(
+            self._stopping,
+            self.reconnect_timeout,
+            self.client.hset,
+            self._drivers,
+            job_id,
+            self.replies,
+        )
+        machine.on_settle(machine.settle_count, lambda: self._forget(job_id, machine))
+
+    def _forget(self, job_id: str, machine: JobMachine) -> None:
+        with self._lock:
+            if self._jobs.get(job_id) is not machine:
+                return
+            del self._jobs[job_id]
+        try:
+            self._forget_script(keys=[self._drivers], args=[job_id, self.replies])
+        except Exception as exc:  # an entry left behind names a stream nobody reads
+            logger.warning("could not forget the driver of job %s: %s", job_id, exc)
+
+    def _control(self, text: Any) -> None:
+        """A pause or cancel sent by another process (see :func:`cancel_job`)."""
+        try:
+            request = json.loads(text)
+            job_id, action = str(request["job"]), request["action"]
+            reason = str(request.get("reason", ""))
+        except (TypeError, ValueError, KeyError) as exc:
+            logger.error("a control message on %s cannot be read: %s", self.replies, exc)
+            return
+        with self._lock:
+            machine = self._jobs.get(job_id)
+        if machine is None or action not in ("cancel", "pause"):
+            return
+        flow: Any = machine.flow
+        # On a pool thread: a pause waits for the job's activations in flight, whose
+        # replies this thread reads.
+        self.submit(_quietly, getattr(flow, action), machine.job_state, reason)
 
     def _send(self, stream: str, fields: dict[str, str]) -> None:
         if stream not in self._groups:
@@ -295,7 +381,11 @@ class RedisRuntime(ThreadRuntime):
                 for entry_id, fields in entries:
                     last = _text(entry_id)
                     done.append(last)
-                    self._apply(fields.get(b"r") or fields.get("r"))
+                    control = fields.get(b"c") or fields.get("c")
+                    if control is not None:
+                        self._control(control)
+                    else:
+                        self._apply(fields.get(b"r") or fields.get("r"))
 
     def _apply(self, text: Any) -> None:
         try:
@@ -328,8 +418,12 @@ class RedisRuntime(ThreadRuntime):
         reader, self._reader = self._reader, None
         if reader is not None and wait:
             reader.join(5)
+        with self._lock:
+            jobs, self._jobs = list(self._jobs), {}
         with contextlib.suppress(Exception):
             self.client.delete(self.replies)
+            for job_id in jobs:
+                self._forget_script(keys=[self._drivers], args=[job_id, self.replies])
         super().shutdown(wait)
 
 
@@ -379,6 +473,9 @@ class Worker:
         block: seconds a free thread waits in one read (how soon it notices a stop, or
             an activation taken over from a dead worker); by default a quarter of the
             lease, at most 1 s.
+        name: the worker's consumer name in the group (default ``host:pid:random``).
+        dead_letters: about how many entries the flow's dead-letter stream keeps (the
+            oldest are trimmed).
 
     :meth:`run` serves until :meth:`stop`; :meth:`start` does it in a thread. Thread safe.
     """
@@ -394,6 +491,7 @@ class Worker:
         max_deliveries: int = 5,
         block: float | None = None,
         name: str | None = None,
+        dead_letters: int = 10_000,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be an int >= 1, not {concurrency!r}")
@@ -411,6 +509,7 @@ class Worker:
         self.concurrency = concurrency
         self.lease = float(lease)
         self.max_deliveries = max_deliveries
+        self.dead_letters = dead_letters
         self.block = min(1.0, self.lease / 4) if block is None else block
         self.consumer = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stream, self.dead = _keys(self.prefix, flow.flow_id)
@@ -578,6 +677,7 @@ class Worker:
                         int(self.lease * 1000),
                         json.dumps(reply) if reply is not None and reply_to else "",
                         json.dumps(dead) if dead is not None else "",
+                        self.dead_letters,
                     ],
                 ),
             )
@@ -699,3 +799,47 @@ def stream_stats(client_or_url: Any, flow_id: str, *, prefix: str = "routilux") 
         stats["dead"] = int(client.xlen(dead))
     stats["redeliveries"] = int(client.hget(_stats_key(prefix, flow_id), "redeliveries") or 0)
     return stats
+
+
+def _request(client_or_url: Any, job_id: str, action: str, reason: str, prefix: str) -> bool:
+    if not isinstance(job_id, str):
+        raise InvalidPayloadError(
+            f"{action}_job: job_id must be a str, not {type(job_id).__name__}"
+        )
+    client = _client_of(client_or_url)
+    replies = client.hget(_drivers_key(_check_prefix(prefix)), job_id)
+    if replies is None:
+        return False
+    message = json.dumps({"job": job_id, "action": action, "reason": str(reason)})
+    client.xadd(_text(replies), {"c": message})
+    return True
+
+
+def cancel_job(
+    client_or_url: Any, job_id: str, reason: str = "", *, prefix: str = "routilux"
+) -> bool:
+    """Cancel a job run by a :class:`RedisRuntime` in any process, from any process:
+    its driver cancels it as ``flow.cancel`` does (queued work dropped; activations in
+    flight finish on their workers and their effects are dropped). Returns at once:
+    True if a driver of the job was found, False if none drives it (finished, paused,
+    or unknown). ``job_state.wait_for_completion()`` in the driver's process waits
+    for the end.
+
+    Raises:
+        InvalidPayloadError: ``job_id`` is not a str.
+    """
+    return _request(client_or_url, job_id, "cancel", reason, prefix)
+
+
+def pause_job(
+    client_or_url: Any, job_id: str, reason: str = "", *, prefix: str = "routilux"
+) -> bool:
+    """Pause a job run by a :class:`RedisRuntime`, from any process (as
+    :func:`cancel_job`): its driver pauses it as ``flow.pause`` does; with a
+    :class:`~routilux.stores.RedisStore` the paused job can then be resumed in
+    another process. Returns whether a driver of the job was found.
+
+    Raises:
+        InvalidPayloadError: ``job_id`` is not a str.
+    """
+    return _request(client_or_url, job_id, "pause", reason, prefix)
