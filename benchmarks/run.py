@@ -1126,9 +1126,9 @@ def bench_redis_runtime(size: tuple[int, int, int], runs: int) -> list[Figure]:
             flow.runtime.fit(flow.max_workers)
             return flow
 
-        # Per-hop latency: one value through the line of HOPS routines, two workers.
-        workers.start("hops_flow", concurrency=4)
-        workers.start("hops_flow", concurrency=4)
+        # Per-hop latency: one value through the line of HOPS routines (a sequential
+        # job: one activation at a time), on one worker, as the floor's one echo worker.
+        workers.start("hops_flow", concurrency=1)
         hops = flow_of(redis_flows.hops_flow)
         run_to_end(hops, "source", {"count": 1})  # warm up: groups, connections
         samples = sorted(
