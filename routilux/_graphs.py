@@ -22,15 +22,31 @@ Nothing here imports the engine: a drawing reads the flow's wiring only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import attrs
 
-if TYPE_CHECKING:
-    from routilux.flow import Flow
-
 __all__ = ["flow_to_dot", "flow_to_mermaid"]
+
+
+class Flow(Protocol):
+    """What a drawing reads of a flow (the model's ``Flow``; named by this protocol so
+    that the flow module, which imports this one, is not imported back)."""
+
+    @property
+    def flow_id(self) -> str: ...
+
+    @property
+    def routines(self) -> Mapping[str, Any]: ...
+
+    @property
+    def connections(self) -> Sequence[Any]: ...
+
+    @property
+    def _lock(self) -> AbstractContextManager[Any]: ...
+
 
 #: The slot ``Flow.execute`` delivers the entry parameters to.
 ENTRY_SLOT = "trigger"
