@@ -23,6 +23,7 @@ extensions = [
     # without it (docs/_ext/flow_graphs.py).
     "sphinx.ext.graphviz",
     "flow_graphs",
+    "sphinx_copybutton",
 ]
 
 autodoc_member_order = "bysource"
@@ -33,13 +34,25 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 graphviz_output_format = "svg"
 
-html_theme = "alabaster"
+html_theme = "furo"
+html_title = f"Routilux {release}"
 html_theme_options = {
-    "description": "Event-driven dataflow for Python",
-    "fixed_sidebar": True,
+    "source_repository": "https://github.com/routilux/routilux/",
+    "source_branch": "main",
+    "source_directory": "docs/",
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["routilux.css"]
 exclude_patterns = ["_build"]
+
+# The copy button: on code, not on what a script prints (the blocks marked
+# ``:class: output``, compared with the tutorials by tests/test_docs.py). Prompts and
+# line numbers are left out of what is copied, and so are the output lines of a
+# console session.
+copybutton_selector = "div:not(.output) > div.highlight pre"
+copybutton_exclude = ".linenos, .gp, .go"
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 
 
 def _resolve_public_name(app, env, node, contnode):  # type: ignore[no-untyped-def]

@@ -120,7 +120,10 @@ def test_every_tutorial_script_is_on_a_page() -> None:
     assert shown <= scripts, "pages include scripts that are not in tutorials/"
 
 
-def test_sphinx_builds_without_warnings(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def html_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The HTML docs, built once for this module's tests: (output folder, errors)."""
+    build = tmp_path_factory.mktemp("docs")
     completed = subprocess.run(
         [
             sys.executable,
@@ -132,17 +135,35 @@ def test_sphinx_builds_without_warnings(tmp_path: Path) -> None:
             "-b",
             "html",
             "-d",
-            str(tmp_path / "doctrees"),
+            str(build / "doctrees"),
             str(DOCS),
-            str(tmp_path / "html"),
+            str(build / "html"),
         ],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr or completed.stdout
-    assert (tmp_path / "html" / "index.html").exists()
+    errors = ""
+    if completed.returncode != 0:
+        errors = completed.stderr or completed.stdout or f"exit status {completed.returncode}"
+    return build / "html", errors
+
+
+@pytest.fixture
+def html(html_build: tuple[Path, str]) -> Path:
+    """The built HTML docs (the test is skipped if the build failed: reported once, by
+    test_sphinx_builds_without_warnings)."""
+    folder, errors = html_build
+    if errors:
+        pytest.skip("the docs did not build")
+    return folder
+
+
+def test_sphinx_builds_without_warnings(html_build: tuple[Path, str]) -> None:
+    folder, errors = html_build
+    assert errors == ""
+    assert (folder / "index.html").exists()
 
 
 def test_no_page_points_at_a_private_module() -> None:
@@ -154,5 +175,76 @@ def test_no_page_points_at_a_private_module() -> None:
         for page in sorted(DOCS.rglob("*.rst"))
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
         if private.search(line)
+    ]
+    assert found == []
+
+
+# -- the built site (issue 11, item 8) --------------------------------------------------
+
+#: The pages of the API reference, one per topic, and the modules each documents.
+API_PAGES = {
+    "routines": ["routilux.routine", "routilux.slot", "routilux.event", "routilux.connection"],
+    "flows": ["routilux.flow", "routilux.execution_context", "routilux.validation"],
+    "runtimes": ["routilux.runtimes", "routilux.runtimes.redis"],
+    "jobs": [
+        "routilux.job_state",
+        "routilux.execution_record",
+        "routilux.execution_tracker",
+        "routilux.output_handler",
+    ],
+    "errors": ["routilux.error_handler", "routilux.exceptions"],
+    "channels": ["routilux.channels"],
+    "persistence": [
+        "routilux.registry",
+        "routilux.stores",
+        "routilux.activation",
+        "routilux.documents",
+    ],
+    "testing": ["routilux.testing", "routilux.pytest_plugin"],
+    "functional": ["routilux.functional"],
+    "builtin_routines": [
+        "routilux.builtin_routines",
+        "routilux.builtin_routines.text_processing",
+        "routilux.builtin_routines.utils",
+        "routilux.builtin_routines.data_processing",
+        "routilux.builtin_routines.control_flow",
+    ],
+}
+
+
+def test_the_site_uses_furo_and_a_copy_button(html: Path) -> None:
+    page = (html / "index.html").read_text(encoding="utf-8")
+    assert "_static/styles/furo.css" in page
+    assert "_static/copybutton.js" in page
+    assert "_static/routilux.css" in page
+    # What a script prints is shown, not offered for copying.
+    script = (html / "_static" / "copybutton.js").read_text(encoding="utf-8")
+    assert "'div:not(.output) > div.highlight pre'" in script
+    assert '<div class="output highlight-text' in (html / "quickstart.html").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_the_api_reference_has_one_page_per_topic(html: Path) -> None:
+    pages = {path.stem for path in (html / "api").glob("*.html")}
+    assert pages == {"index", *API_PAGES}
+    index = (html / "api" / "index.html").read_text(encoding="utf-8")
+    for topic, modules in API_PAGES.items():
+        assert f'href="{topic}.html"' in index, topic
+        page = (html / "api" / f"{topic}.html").read_text(encoding="utf-8")
+        documented = set(re.findall(r'id="module-([\w.]+)"', page))
+        assert documented == set(modules), topic
+    assert not (html / "api.html").exists()
+
+
+def test_no_rendered_page_names_a_private_module(html: Path) -> None:
+    """Nor does autodoc's output (signatures, bases, types) or the search index. The
+    highlighted source listings (_modules/) are code, which imports private modules."""
+    found = [
+        str(path.relative_to(html))
+        for path in sorted(html.rglob("*"))
+        if path.suffix in {".html", ".js"}
+        and path.relative_to(html).parts[0] not in {"_modules", "_static"}
+        and "routilux._" in path.read_text(encoding="utf-8")
     ]
     assert found == []

@@ -59,8 +59,8 @@ class ThreadRuntime:
 
     #: A driver hands an async activation to the loop and goes on to the next one.
     hands_off_async = True
-    #: Every activation is handed off to run elsewhere (a subclass's ``_hand_off``),
-    #: none in a driver's thread.
+    #: True in a runtime that runs every activation elsewhere (another process: see
+    #: :class:`~routilux.runtimes.redis.RedisRuntime`), none in a driver's thread.
     runs_elsewhere = False
 
     def __init__(self, pool_size: int | None = None, name: str = "routilux") -> None:
