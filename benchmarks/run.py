@@ -1240,6 +1240,145 @@ def bench_redis_runtime(size: tuple[int, int, int], runs: int) -> list[Figure]:
     return figures
 
 
+def bench_observability(size: tuple[int, int, int]) -> list[Figure]:
+    """What lifecycle signals, log context and tracing cost (issue 11).
+
+    *Unused*: ``routilux.signals``, ``routilux.log`` and ``routilux.tracing`` imported,
+    a receiver connected to every signal and disconnected again, tracing switched on
+    and off: the engine's observation entry points are in place and test their flag.
+    *Without*: the same flows run inside ``routilux._engine.machine.unhooked()``, the
+    private switch that replaces each of those entry points of the job machine with its
+    bare body for the duration (what remains is one flag test per job start and one per
+    settle). Both run in this process, in alternating rounds: the chain (as the
+    ``chain`` workload), best of ``rounds``; then ``jobs`` three-routine jobs one after
+    another (as ``job_overhead``), best of ``3 * rounds`` times five chunks of a fifth
+    of them. The target: unused within 3% of without, for both.
+
+    Then a receiver that does nothing is connected to every signal and the chain runs
+    again (best of 3): the extra time per delivery (one handler call, which sends
+    ``activation_started``, ``event_emitted`` and ``activation_finished``) and per
+    signal sent; and, if the OpenTelemetry SDK is installed, a tenth of the chain once
+    more, traced into its in-memory exporter (a span per delivery; most of that cost is
+    the SDK's own).
+    """
+    import routilux.log  # noqa: F401  (installed: the log context filters)
+    from routilux import signals, tracing
+    from routilux._engine.machine import unhooked
+
+    items, jobs, rounds = size
+    chain = chain_flow()
+    small = three_routine_flow()
+    every = list(signals.namespace.values())
+
+    def ignore(sender: Any, **kwargs: Any) -> None:
+        return None
+
+    for signal in every:  # installed, then unused
+        signal.connect(ignore)
+        signal.disconnect(ignore)
+    with contextlib.suppress(ImportError):
+        tracing.instrument()
+        tracing.uninstrument()
+
+    def chain_seconds(count: int = items) -> float:
+        seconds, job = timed(lambda: run_to_end(chain, "source", {"count": count}))
+        assert job.status == "completed", job.status
+        return seconds
+
+    chunk = max(1, jobs // 5)
+
+    def jobs_seconds() -> float:
+        """Seconds for ``jobs`` jobs: the best of five chunks of a fifth of them (a
+        short job is easily slowed by another process)."""
+
+        def run_jobs() -> None:
+            for _ in range(chunk):
+                job = run_to_end(small, "source", {"count": 1})
+                assert job.status == "completed"
+
+        return min(timed(run_jobs)[0] for _ in range(5)) * jobs / chunk
+
+    for _ in range(max(1, jobs // 10)):  # warm up both flows
+        run_to_end(small, "source", {"count": 1})
+    run_to_end(chain, "source", {"count": items})
+    best: dict[str, float] = {}
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, seconds), seconds)
+
+    # The chain's rounds first, then the jobs' (a chain job's garbage would slow the
+    # jobs after it); alternating which mode goes first, so that a slow spell hurts
+    # both alike.
+    for name, measure, count in (
+        ("chain", chain_seconds, rounds),
+        ("jobs", jobs_seconds, 3 * rounds),  # quick: more rounds for the same time
+    ):
+        for index in range(count):
+            for mode in ("unused", "without") if index % 2 == 0 else ("without", "unused"):
+                with unhooked() if mode == "without" else contextlib.nullcontext():
+                    keep(f"{name} {mode}", measure())
+    figures = []
+    deliveries = items * CHAIN_STAGES
+    for name, count, unit in (("chain", deliveries, "deliveries"), ("jobs", jobs, "jobs")):
+        unused, without = best[f"{name} unused"], best[f"{name} without"]
+        cost = (unused - without) / without
+        print(
+            f"{'observability':<14} {name:<6} unused {count / unused:>10,.0f} {unit}/s   "
+            f"without {count / without:>10,.0f} {unit}/s   difference {cost:+6.1%}   "
+            "(target <= +3%)"
+        )
+        figures.append(
+            at_most(f"observability/{name}", cost, 0.03, f"{cost:+.1%} unused vs without", "<= +3%")
+        )
+
+    calls = [0]
+
+    def count(sender: Any, **kwargs: Any) -> None:
+        calls[0] += 1
+
+    for signal in every:
+        signal.connect(count)
+    try:
+        observed = min(chain_seconds() for _ in range(3))
+        calls[0] = 0
+        chain_seconds()
+        sent = calls[0]
+    finally:
+        for signal in every:
+            signal.disconnect(count)
+    extra = (observed - best["chain unused"]) / deliveries
+    print(
+        f"{'observability':<14} receivers on every signal: +{extra * 1e6:.2f} us/delivery "
+        f"({sent / deliveries:.1f} signals each, "
+        f"{(observed - best['chain unused']) * 1e6 / sent:.2f} us/signal)"
+    )
+    figures.append(Figure("observability/signals", f"receivers +{extra * 1e6:.2f} us/delivery"))
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        return figures
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.instrument(provider)
+    try:
+
+        def traced_seconds() -> float:
+            exporter.clear()
+            return chain_seconds(max(1, items // 10))
+
+        traced = min(traced_seconds() for _ in range(2))
+    finally:
+        tracing.uninstrument()
+        exporter.clear()
+    extra = traced / (max(1, items // 10) * CHAIN_STAGES) - best["chain unused"] / deliveries
+    print(f"{'observability':<14} traced (SDK, in-memory exporter): +{extra * 1e6:.2f} us/delivery")
+    figures.append(Figure("observability/traced", f"+{extra * 1e6:.2f} us/delivery"))
+    return figures
+
+
 WORKLOADS = [
     "chain",
     "fanout",
@@ -1256,6 +1395,7 @@ WORKLOADS = [
     "job_files",
     "bounded_source",
     "redis_runtime",
+    "observability",
 ]
 
 # Workload sizes. "legacy" is for routilux 0.9, whose execute() costs 150 ms and gives
@@ -1277,6 +1417,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "stream": 10_000_000,
         "stream_timeout": 1_800,
         "redis": (400, 2_000, 1_000),
+        "observability": (20_000, 2_000, 9),
     },
     "quick": {
         "items": 2_000,
@@ -1293,6 +1434,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "stream": 1_000_000,
         "stream_timeout": 600,
         "redis": (200, 1_000, 1_000),
+        "observability": (2_000, 200, 5),
     },
     "legacy": {
         "items": 2_000,
@@ -1309,6 +1451,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "stream": 100_000,
         "stream_timeout": 120,
         "redis": (50, 100, 100),
+        "observability": (2_000, 20, 1),
     },
     "smoke": {
         "items": 100,
@@ -1325,6 +1468,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "stream": 5_000,
         "stream_timeout": 60,
         "redis": (20, 50, 100),
+        "observability": (100, 20, 1),
     },
 }
 
@@ -1384,6 +1528,7 @@ def main(argv: list[str] | None = None) -> None:
         "job_files": lambda: bench_job_files(sizes["records"]),
         "bounded_source": lambda: bench_bounded_source(sizes["stream"], sizes["stream_timeout"]),
         "redis_runtime": lambda: bench_redis_runtime(sizes["redis"], runs),
+        "observability": lambda: bench_observability(sizes["observability"]),
     }
     if sizes["scaling"] is None:
         del benches["scaling"]

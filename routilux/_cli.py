@@ -13,18 +13,52 @@ Subcommands:
   driver of a job run by a Redis runtime (in any process) cancel or pause it; exit 1
   when no driver runs the job.
 
-Exit codes: 0 done, 1 failed, 2 bad arguments.
+- ``routilux run MODULE:FLOW --entry ID --params JSON [--store URL] [--no-live]``: run a
+  job, with a live view on a terminal, and print how it ended.
+- ``routilux validate MODULE:FLOW`` and ``routilux graph MODULE:FLOW --format
+  mermaid|dot``: check the wiring, draw the flow.
+- ``routilux jobs list|show|resume|cancel|recover --store URL``: the jobs of a SQLite
+  (``sqlite:PATH``) or Redis (``redis://...``) store (see :mod:`routilux._cli_jobs`).
+
+Wherever a flow is taken, a path ending in ``.json`` that exists is a flow saved with
+``flow.save`` (``--import MODULE`` imports the modules defining its routine classes).
+
+Exit codes: 0 done (the job completed), 1 failed (the job failed or was cancelled, the
+command was refused), 2 bad arguments (or a flow that cannot be loaded, a store that
+cannot be opened), 3 the job paused.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from routilux.exceptions import RoutiluxError
+from routilux._cli_common import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    Output,
+    close_store,
+    exit_code,
+    load_flow,
+    open_store,
+    parse_params,
+    print_summary,
+    run_errors,
+    run_watched,
+)
+from routilux.exceptions import ConfigurationError, RoutiluxError
+from routilux.stores import SQLiteStore
+
+if TYPE_CHECKING:
+    from routilux.flow import Flow
+    from routilux.job_state import JobState
+    from routilux.stores.base import JobStore
 
 __all__ = ["main"]
 
@@ -58,7 +92,144 @@ def _parser() -> argparse.ArgumentParser:
         control.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
         control.add_argument("--prefix", default="routilux", help="the drivers' key prefix")
         control.add_argument("--reason", default="", help="recorded with the job")
+    _add_flow_commands(commands)
     return parser
+
+
+def _add_flow_commands(commands: Any) -> None:
+    """``run``, ``validate``, ``graph`` and ``jobs``."""
+    from routilux._cli_jobs import add_jobs_parser
+
+    imports = argparse.ArgumentParser(add_help=False)
+    imports.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it defines or registers classes a JSON flow or a "
+        "stored job names); may be repeated",
+    )
+    flow_help = "the flow: MODULE:FLOW (a Flow or a function returning one) or FILE.json"
+    run = commands.add_parser("run", parents=[imports], help="run a job, with a live view")
+    run.add_argument("flow", metavar="MODULE:FLOW", help=flow_help)
+    run.add_argument(
+        "--entry", default=None, help="the entry routine (default: the flow's only one)"
+    )
+    run.add_argument("--params", default="{}", help="the entry params, a JSON object")
+    run.add_argument(
+        "--strategy", choices=["sequential", "concurrent"], default=None, help="for this job"
+    )
+    run.add_argument(
+        "--store", default=None, metavar="URL", help="record the job: sqlite:PATH or redis://..."
+    )
+    run.add_argument("--prefix", default="routilux", help="the Redis store's key prefix")
+    run.add_argument("--no-live", action="store_true", help="no live view")
+    validate = commands.add_parser(
+        "validate", parents=[imports], help="check a flow's wiring without running it"
+    )
+    validate.add_argument("flow", metavar="MODULE:FLOW", help=flow_help)
+    validate.add_argument("--entry", default=None, help="check it as the entry routine")
+    validate.add_argument("--strict", action="store_true", help="warnings fail too")
+    graph = commands.add_parser("graph", parents=[imports], help="draw a flow as text")
+    graph.add_argument("flow", metavar="MODULE:FLOW", help=flow_help)
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    store_options = argparse.ArgumentParser(add_help=False, parents=[imports])
+    store_options.add_argument(
+        "--store", required=True, metavar="URL", help="sqlite:PATH or redis://HOST:PORT/DB"
+    )
+    store_options.add_argument("--prefix", default="routilux", help="the Redis store's prefix")
+    flow_option = argparse.ArgumentParser(add_help=False)
+    flow_option.add_argument(
+        "--flow", required=True, metavar="MODULE:FLOW", help="the job's flow: " + flow_help
+    )
+    add_jobs_parser(commands, store_options, flow_option)
+
+
+def _entry(flow: Flow, entry: str | None) -> str:
+    """The entry routine: ``--entry``, or the flow's only routine with a ``trigger``
+    slot (among several, the only one nothing is connected to)."""
+    if entry is not None:
+        if entry not in flow.routines:
+            raise CommandError(
+                EXIT_BAD_ARGUMENTS,
+                f"flow '{flow.flow_id}' has no routine {entry!r} "
+                f"(it has {', '.join(map(repr, flow.routines)) or 'none'})",
+            )
+        return entry
+    candidates = [rid for rid, r in flow.routines.items() if r.get_slot("trigger") is not None]
+    if len(candidates) > 1:
+        fed = {c.target_routine_id for c in flow.connections}
+        unfed = [rid for rid in candidates if rid not in fed]
+        candidates = unfed if len(unfed) == 1 else candidates
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"flow '{flow.flow_id}' has no routine with a 'trigger' slot"
+        )
+    raise CommandError(
+        EXIT_BAD_ARGUMENTS,
+        f"name the entry routine with --entry: one of {', '.join(map(repr, candidates))}",
+    )
+
+
+def _run(arguments: Any) -> int:
+    params = parse_params(arguments.params)
+    flow = load_flow(arguments.flow, arguments.imports)
+    entry = _entry(flow, arguments.entry)
+    own_store = flow.store
+    store = own_store
+    if arguments.store is not None:
+        store = open_store(arguments.store, arguments.prefix, create=True)
+
+    def start(watched: JobStore) -> JobState:
+        flow.store = watched
+        job: JobState = flow.execute(entry, params, arguments.strategy)
+        return job
+
+    try:
+        job, watch = run_watched(flow, start, store=store, live=not arguments.no_live)
+    except ConfigurationError as exc:  # the entry routine has no trigger slot
+        raise CommandError(EXIT_BAD_ARGUMENTS, str(exc)) from None
+    finally:
+        flow.store = own_store
+        if store is not own_store:
+            close_store(store)
+    out = Output()
+    print_summary(out, watch.snapshot(), job, run_errors(watch, job))
+    where = arguments.store
+    if where is None and isinstance(own_store, SQLiteStore):  # the flow's own file
+        where = f"sqlite:{own_store.path}"
+    if job.status == "paused" and where is not None:
+        out.line(
+            f"resume it with: routilux jobs resume {job.job_id} --store {shlex.quote(where)} "
+            f"--flow {shlex.quote(arguments.flow)}"
+        )
+    return exit_code(job.status)
+
+
+def _validate(arguments: Any) -> int:
+    flow = load_flow(arguments.flow, arguments.imports)
+    issues = flow.validate(arguments.entry)
+    out = Output()
+    for issue in issues:
+        out.line(str(issue), style="red" if issue.severity == "error" else "yellow")
+    if not issues:
+        out.line("ok", style="green")
+        return EXIT_OK
+    if arguments.strict or any(issue.severity == "error" for issue in issues):
+        return EXIT_FAILED
+    out.line(f"ok ({len(issues)} warning{'s' if len(issues) > 1 else ''})", style="green")
+    return EXIT_OK
+
+
+def _graph(arguments: Any) -> int:
+    flow = load_flow(arguments.flow, arguments.imports)
+    text = flow.to_mermaid() if arguments.format == "mermaid" else flow.to_dot()
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return EXIT_OK
 
 
 def _control(arguments: Any) -> int:
@@ -127,7 +298,10 @@ def _worker(arguments: Any) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    arguments = _parser().parse_args(argv)
+    try:
+        arguments = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or arguments argparse refused (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     try:
         if arguments.command == "worker":
             return _worker(arguments)
@@ -135,7 +309,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stats(arguments)
         if arguments.command in ("cancel", "pause"):
             return _control(arguments)
+        if arguments.command == "run":
+            return _run(arguments)
+        if arguments.command == "validate":
+            return _validate(arguments)
+        if arguments.command == "graph":
+            return _graph(arguments)
+        if arguments.command == "jobs":
+            from routilux._cli_jobs import jobs
+
+            return jobs(arguments)
+    except CommandError as exc:
+        print(f"routilux: {exc}", file=sys.stderr)
+        return exc.code
     except RoutiluxError as exc:
         print(f"routilux: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("routilux: interrupted", file=sys.stderr)
+        return 130
     return 2  # pragma: no cover - argparse refuses unknown commands

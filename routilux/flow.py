@@ -408,6 +408,7 @@ class Flow:
         *,
         wait: bool = True,
         output_handler: OutputHandler | None = None,
+        progress: bool = False,
     ) -> JobState:
         """Start a job at the entry routine's ``"trigger"`` slot and return its JobState.
 
@@ -419,6 +420,11 @@ class Flow:
             wait: if True (the default) return when the job has finished (or was
                 paused); if False return at once with the job running.
             output_handler: where the job's ``send_output`` calls go.
+            progress: while waiting, show a live view of the job on standard error
+                (per routine: activations done, queued and failed, the rate, the last
+                error) when it is a terminal, and nothing otherwise. Needs ``rich``
+                (``pip install 'routilux[cli]'``); without it, a one-line hint is
+                printed once. Only with ``wait=True``.
 
         With ``wait=True`` and the default runtime the calling thread runs the job's
         activations itself. Failures of handlers do not raise here: they are recorded
@@ -429,14 +435,26 @@ class Flow:
             MissingTriggerSlotError: the entry routine has no ``trigger`` slot.
             InvalidPayloadError: ``entry_params`` is not a dict.
             InvalidStrategyError: unknown ``execution_strategy``.
+            ConfigurationError: ``progress=True`` with ``wait=False``.
         """
+        if progress and not wait:
+            raise ConfigurationError(
+                "progress=True shows the job while execute waits for it: use it with "
+                "wait=True (the default)"
+            )
         job_state, trigger, params, strategy = self._new_job(
             entry_routine_id, entry_params, execution_strategy, output_handler
         )
         machine = self._machine(job_state, self._workers_for(strategy))
         machine.attach()
         self._last_tracker = job_state.execution_tracker
-        self.runtime.execute(machine, trigger, params, wait)
+        if progress:
+            from routilux._live import progress_view
+
+            with progress_view(self, job_state):
+                self.runtime.execute(machine, trigger, params, wait)
+        else:
+            self.runtime.execute(machine, trigger, params, wait)
         return job_state
 
     def _new_job(

@@ -42,6 +42,12 @@ the machine's lock and the job runs on while it is written.
 Lock order: the machine's ``lock`` may be held while taking the JobState's lock or the
 flow's lock, never the other way round. Code outside the engine (stores, signal
 receivers, handlers, logging handlers) is never called under it.
+
+Observation (lifecycle signals, spans): the methods that run activations test one flag
+(``routilux._observe.hooks``) and, if something observes, go through a watched variant
+that tells ``routilux._observe_jobs``; a job start and settle test one flag each. A
+traced run swaps its machine's completing methods for variants that remember which
+activation's span queued what (:meth:`JobMachine.set_linking`).
 """
 
 from __future__ import annotations
@@ -55,19 +61,22 @@ import secrets
 import threading
 import traceback
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextvars import Context
 from datetime import datetime
 from threading import get_ident
 from time import monotonic, time
 from typing import TYPE_CHECKING, Any
 
+from routilux import _observe_jobs as observe
 from routilux._blocking import blocking
 from routilux._context import Frame, Held, SlotInfo, current_frame
 from routilux._engine import fanout, pending
 from routilux._engine.queue import ENTRY, MERGED, PLAIN_LIMIT, ActivationQueue, pack, unpack
 from routilux._history import OneKey
 from routilux._merge import append_into, merge
+from routilux._observe import hooks
+from routilux._observe_log import extra
 from routilux._signals import wiring_version
 from routilux.activation import Activations
 from routilux.connection import apply_param_mapping
@@ -91,7 +100,7 @@ if TYPE_CHECKING:
     from routilux.slot import Slot
     from routilux.stores.base import Checkpointer, JobStore
 
-__all__ = ["DriverContext", "Failure", "JobMachine", "describe_exception"]
+__all__ = ["DriverContext", "Failure", "JobMachine", "describe_exception", "unhooked"]
 
 logger = logging.getLogger("routilux")
 
@@ -224,6 +233,11 @@ class JobMachine:
     recording = False
     #: The event loop that drives the job, for runtimes that use one.
     loop: Any = None
+    #: The job's observation (``routilux._observe_jobs.JobWatch``) once anything
+    #: observed it, and whether its run is traced (committed work then remembers the
+    #: span of the activation that queued it).
+    watch: Any = None
+    linking = False
 
     def __init__(
         self,
@@ -403,6 +417,8 @@ class JobMachine:
         if capture is not None:
             # The job is recorded before its first activation runs.
             self.write_checkpoint(capture, go_on=False)
+        if hooks.jobs:
+            observe.job_started(self, resumed=False)
         return settled_before
 
     def on_settle(self, count: int, callback: Callable[[], object]) -> None:
@@ -436,10 +452,20 @@ class JobMachine:
             return self.queue.pop()
         return None
 
+    # Observation. Each entry point below that runs activations tests whether anything
+    # observes them (routilux._observe.hooks) and goes to its watched variant if so,
+    # else to its bare body (the ``_`` name): unhooked() swaps the entry points for
+    # the bare bodies, for benchmarks.
+
     def run_sync(self, meta: int, data: Any, seq: int, kept: str | None) -> tuple[Frame, Any]:
         """Run a taken activation in this thread; returns ``(frame, result)`` for
         :meth:`complete_locked` (the result is a failure marker if it failed, after the
         failure was handled). Not under the lock."""
+        if hooks.activations:
+            return self._run_sync_watched(meta, data, seq, kept)
+        return self._run_sync(meta, data, seq, kept)
+
+    def _run_sync(self, meta: int, data: Any, seq: int, kept: str | None) -> tuple[Frame, Any]:
         if meta < PLAIN_LIMIT:
             info = self.infos.get(meta) or self.info_for(meta)
             frame = Frame(info)
@@ -452,6 +478,34 @@ class JobMachine:
             )
         return frame, result
 
+    def _run_sync_watched(
+        self, meta: int, data: Any, seq: int, kept: str | None
+    ) -> tuple[Frame, Any]:
+        index, attempt, flags = unpack(meta)
+        frame = Frame(self.infos.get(index) or self.info_for(index))
+        result = self.base_context.copy().run(
+            self._call_watched, frame, data, attempt, flags, seq, kept
+        )
+        return frame, result
+
+    def _call_watched(
+        self, frame: Frame, data: Any, attempt: int, flags: int, seq: int, kept: str | None
+    ) -> Any:
+        """:meth:`_call`, observed (in the context the handler runs in)."""
+        record = observe.activation_started(self, frame.info, attempt, seq, kept)
+        if record is None:
+            return self._call(frame, data, attempt, flags, seq, kept)
+        try:
+            result = self._call(frame, data, attempt, flags, seq, kept)
+        except BaseException as exc:
+            observe.activation_interrupted(self, record, exc)
+            raise
+        finally:
+            observe.leave(record)
+        if result is not _FAILED:
+            observe.activation_finished(self, record, frame.held)
+        return result
+
     def call_plain(self, frame: Frame, data: Any, seq: int) -> Any:
         """:meth:`_call` for a first attempt without flags (the common case), run in a
         context whose current frame is ``frame`` already (a driver's own).
@@ -459,6 +513,26 @@ class JobMachine:
         A failure is returned as a :class:`Failure` (the caller hands it to
         :meth:`failed` once what ran before it is committed), not handled here.
         """
+        if hooks.activations:
+            return self._call_plain_watched(frame, data, seq)
+        return self._call_plain(frame, data, seq)
+
+    def _call_plain_watched(self, frame: Frame, data: Any, seq: int) -> Any:
+        record = observe.activation_started(self, frame.info, 0, seq, None)
+        if record is None:
+            return self._call_plain(frame, data, seq)
+        try:
+            result = self._call_plain(frame, data, seq)
+        except BaseException as exc:
+            observe.activation_interrupted(self, record, exc)
+            raise
+        finally:
+            observe.leave(record)
+        if result is not _FAILED and type(result) is not Failure:
+            observe.activation_finished(self, record, frame.held)
+        return result
+
+    def _call_plain(self, frame: Frame, data: Any, seq: int) -> Any:
         info = frame.info
         slot = info.slot
         try:
@@ -504,10 +578,30 @@ class JobMachine:
         :meth:`complete_batch_locked`; results are recorded at once. Returns the index
         where it stopped, and the failure of the activation at that index, if that is
         why.
+
+        While activations are observed, each goes through its watched variant (see
+        routilux._observe_jobs).
         """
+        if not hooks.activations:
+            return self._run_batch(metas, datas, first_seq, frame, driver, done)
+        return self._run_batch(
+            metas, datas, first_seq, frame, driver, done, self._call_plain_watched
+        )
+
+    def _run_batch(
+        self,
+        metas: list[int],
+        datas: list[Any],
+        first_seq: int,
+        frame: Frame,
+        driver: DriverContext,
+        done: list[tuple[SlotInfo, Held]],
+        call: Callable[[Frame, Any, int], Any] | None = None,
+    ) -> tuple[int, Failure | None]:
         append = done.append
         infos = self.infos
-        call = self.call_plain
+        if call is None:
+            call = self._call_plain
         results = self.job_state._results
         context, pristine = driver.context, driver.pristine
         for index, meta in enumerate(metas):
@@ -564,6 +658,7 @@ class JobMachine:
         frame: Frame,
         *,
         last_ran_into_stop: bool = True,
+        commit: Callable[[list[Held]], int] | None = None,
     ) -> int:
         """Under ``lock``: commit what :meth:`run_batch` ran, in order; returns how many
         drivers to start.
@@ -571,6 +666,8 @@ class JobMachine:
         ``last_ran_into_stop``: false when the batch ended with an activation that is
         not in ``done`` (it failed, or was interrupted): if the job stopped meanwhile,
         that one stopped it, and every activation in ``done`` returned before.
+
+        ``commit``: what commits the emissions (a traced job's links them to spans).
         """
         count = len(done)
         self.in_flight -= count
@@ -593,7 +690,7 @@ class JobMachine:
             if held:
                 helds.append(held)
         if helds:
-            added = self._commit_many_locked(helds)
+            added = (commit or self._commit_many_locked)(helds)
         if frame.streams:
             self.stream_ended_locked(frame)
         if self.checkpointer is not None:
@@ -637,12 +734,38 @@ class JobMachine:
             self._fail_job(info, exc, attempt, "interrupted", bool(flags & ENTRY))
             raise
 
-    async def run_async(
+    def run_async(
         self, meta: int, data: Any, seq: int, kept: str | None
-    ) -> tuple[Frame, Any]:
+    ) -> Coroutine[Any, Any, tuple[Frame, Any]]:
         """Run a taken activation of an ``async def`` handler (awaited on the current
         loop, in the current task's context with the frame set); returns what
-        :meth:`run_sync` returns."""
+        :meth:`run_sync` returns (as a coroutine to await)."""
+        if hooks.activations:
+            return self._run_async_watched(meta, data, seq, kept)
+        return self._run_async(meta, data, seq, kept)
+
+    async def _run_async_watched(
+        self, meta: int, data: Any, seq: int, kept: str | None
+    ) -> tuple[Frame, Any]:
+        index, attempt, _ = unpack(meta)
+        info = self.infos.get(index) or self.info_for(index)
+        record = observe.activation_started(self, info, attempt, seq, kept)
+        if record is None:
+            return await self._run_async(meta, data, seq, kept)
+        try:
+            frame, result = await self._run_async(meta, data, seq, kept)
+        except BaseException as exc:
+            observe.activation_interrupted(self, record, exc)
+            raise
+        finally:
+            observe.leave(record)
+        if result is not _FAILED:
+            observe.activation_finished(self, record, frame.held)
+        return frame, result
+
+    async def _run_async(
+        self, meta: int, data: Any, seq: int, kept: str | None
+    ) -> tuple[Frame, Any]:
         index, attempt, flags = unpack(meta)
         info = self.infos.get(index) or self.info_for(index)
         frame = Frame(info)
@@ -743,6 +866,58 @@ class JobMachine:
             return self._wake_locked(added)
         return 0
 
+    # A traced run of the job links each activation's span to the span of the
+    # activation whose emission queued it: while it runs, the machine's completing
+    # methods are replaced (on this machine only, so that untraced jobs test nothing)
+    # by variants that remember which span queued what.
+
+    def set_linking(self, on: bool) -> None:
+        """Link the activations of this run to the spans that queued them (``on``), or
+        stop. Called when a run starts or settles, before or after its drivers."""
+        self.linking = on
+        methods = vars(self)
+        if on:
+            methods["complete_locked"] = self._complete_linked_locked
+            methods["complete_batch_locked"] = self._complete_batch_linked_locked
+        else:
+            methods.pop("complete_locked", None)
+            methods.pop("complete_batch_locked", None)
+
+    def _complete_linked_locked(self, frame: Frame, result: Any) -> int:
+        held = frame.held
+        first = self.queue.appended
+        spawn = JobMachine.complete_locked(self, frame, result)
+        if held:
+            observe.link_held_locked(self, held, first, self.queue.appended)
+        return spawn
+
+    def _complete_batch_linked_locked(
+        self,
+        done: list[tuple[SlotInfo, Held]],
+        frame: Frame,
+        *,
+        last_ran_into_stop: bool = True,
+        commit: Callable[[list[Held]], int] | None = None,
+    ) -> int:
+        return JobMachine.complete_batch_locked(
+            self,
+            done,
+            frame,
+            last_ran_into_stop=last_ran_into_stop,
+            commit=self._commit_linked_locked,
+        )
+
+    def _commit_linked_locked(self, helds: list[Held]) -> int:
+        """Under ``lock``: :meth:`_commit_many_locked` in a traced job: what each
+        activation queues is linked to its span."""
+        added = 0
+        queue = self.queue
+        for held in helds:
+            first = queue.appended
+            added += self._commit_many_locked((held,))
+            observe.link_held_locked(self, held, first, queue.appended)
+        return added
+
     def _commit_locked(self, held: Held) -> int:
         """Under ``lock``: record and queue what an activation emitted; returns how
         many activations were queued."""
@@ -821,7 +996,15 @@ class JobMachine:
         try:
             return fanout.route(self.flow, event)
         except Exception:
-            logger.exception("emission of %r in job %s dropped", event, self.job_state.job_id)
+            logger.exception(
+                "emission of %r in job %s dropped",
+                event,
+                self.job_state.job_id,
+                extra=extra(
+                    self.job_state.job_id,
+                    self.routine_id_of(event.routine) if event.routine is not None else None,
+                ),
+            )
             return ((), False)
 
     def _wake_locked(self, added: int) -> int:
@@ -849,7 +1032,11 @@ class JobMachine:
             try:
                 event.signal.send(routine, data=data, job_state=job_state)
             except Exception:
-                logger.exception("a receiver of %r failed", event)
+                logger.exception(
+                    "a receiver of %r failed",
+                    event,
+                    extra=extra(job_state.job_id, self.routine_id_of(routine)),
+                )
 
     # -- emitting ---------------------------------------------------------------------
 
@@ -898,7 +1085,8 @@ class JobMachine:
                 full = True
             else:
                 full = False
-                spawn = self._wake_locked(self._commit_locked(entry))
+                dropped = self.stopped_locked()
+                spawn = self._commit_now_locked(entry)
         if full:
             self._make_room(frame)
             with self.lock:
@@ -906,11 +1094,24 @@ class JobMachine:
                     # An activation run to make room failed the job (STOP), or a
                     # cancel came meanwhile: the emission would be dropped.
                     raise self._stopped_error(routine_id, event)
-                spawn = self._wake_locked(self._commit_locked(entry))
+                dropped = self.stopped_locked()
+                spawn = self._commit_now_locked(entry)
         if spawn:
             self.runtime.start_drivers(self, spawn)
         if self.observers:
             self.tell_observers()
+        if hooks.receivers and not dropped:
+            observe.emitted_now(self, frame.info, entry[0])
+
+    def _commit_now_locked(self, entry: Held) -> int:
+        """Under ``lock``: commit an ``emit_now`` emission; returns the drivers to start.
+        In a traced job, the activations it queues link to the current span."""
+        if not self.linking:
+            return self._wake_locked(self._commit_locked(entry))
+        first = self.queue.appended
+        spawn = self._wake_locked(self._commit_locked(entry))
+        observe.link_current_locked(self, first, self.queue.appended)
+        return spawn
 
     async def emit_now_async(
         self, frame: Frame, routine_id: str, event: Event, data: dict[str, Any]
@@ -928,7 +1129,7 @@ class JobMachine:
                 if not frame.streams and frame.held is not None:
                     self._stream_started_locked(frame)
                 if bound is None or len(self.queue) < bound or self.state > CHECKPOINTING:
-                    spawn = self._wake_locked(self._commit_locked(entry))
+                    spawn = self._commit_now_locked(entry)
                     break
                 if self.raise_when_full:
                     raise QueueFullError(
@@ -959,6 +1160,8 @@ class JobMachine:
             self.runtime.start_drivers(self, spawn)
         if self.observers:
             self.tell_observers()
+        if hooks.receivers:
+            observe.emitted_now(self, frame.info, entry[0])
 
     def _stream_started_locked(self, frame: Frame) -> None:
         """Under ``lock``: the activation of ``frame`` streams (it is still running:
@@ -1093,12 +1296,17 @@ class JobMachine:
         job's stop (``emit_now`` into a failed or cancelled job raised): that is not a
         failure of its own, and nothing is recorded."""
         frame.held = None
+        info = frame.info
+        record = None
+        if self.watch is not None:
+            record = observe.activation_failed(self, info, attempt, seq, kept, exc)
         if isinstance(exc, _JobStopped) and self.state >= STOPPING:
             return
         flags = flags | MERGED if merged else flags & ~MERGED
-        info = frame.info
         try:
-            self._failed(info, data, attempt, flags, self.activation_id(seq, kept), exc)
+            delay = self._failed(info, data, attempt, flags, self.activation_id(seq, kept), exc)
+            if record is not None and delay is not None:
+                observe.activation_retried(self, record, exc, delay)
         except Exception as inner:
             # The error handling itself failed (e.g. a backoff too large to compute):
             # the job cannot honour its strategy, so it fails.
@@ -1112,7 +1320,9 @@ class JobMachine:
         flags: int,
         activation_id: str,
         exc: Exception,
-    ) -> None:
+    ) -> float | None:
+        """Apply the error handler of a failed attempt; returns the delay of its retry
+        if one was scheduled."""
         handler = info.routine._error_handler or self.flow.error_handler
         is_entry = bool(flags & ENTRY)
         if handler is None:
@@ -1120,7 +1330,7 @@ class JobMachine:
                 self._fail_job(info, exc, attempt, "default", is_entry)
             else:
                 self._record_failure(info, exc, attempt, "default", "error", "failed", is_entry)
-            return
+            return None
         strategy = handler.strategy
         name = strategy.value
         if strategy is ErrorStrategy.RETRY:
@@ -1131,6 +1341,7 @@ class JobMachine:
                 retry = (pack(info.index, attempt + 1, flags), data, activation_id)
                 if self._schedule_retry(retry, delay):
                     self._record_retry(info, exc, attempt, delay)
+                    return delay
             elif handler.is_critical or is_entry:
                 self._fail_job(info, exc, attempt, name, is_entry)
             else:
@@ -1143,6 +1354,7 @@ class JobMachine:
             self._record_failure(info, exc, attempt, name, "error", "skipped", is_entry)
         else:
             self._fail_job(info, exc, attempt, name, is_entry)
+        return None
 
     def _record_failure(
         self,
@@ -1155,7 +1367,14 @@ class JobMachine:
         is_entry: bool,
     ) -> None:
         self._record_routine_failure(
-            info.routine_id, info.slot.name, exc, attempt, strategy, record_name, routine_status
+            info.routine_id,
+            info.slot.name,
+            exc,
+            attempt,
+            strategy,
+            record_name,
+            routine_status,
+            slot=info.slot.name,
         )
         self.failures[info.routine_id] = routine_status
         if is_entry:
@@ -1170,7 +1389,11 @@ class JobMachine:
         strategy: str,
         record_name: str,
         routine_status: str,
+        *,
+        slot: str | None = None,
     ) -> None:
+        """Record a failure in the job (history, routine state, errors) and log it
+        with its traceback; ``slot``: the slot whose handler failed, if one did."""
         job_state = self.job_state
         message = describe_exception(exc)
         details = {
@@ -1200,6 +1423,8 @@ class JobMachine:
             strategy,
             type(exc).__name__,
             message,
+            exc_info=exc,
+            extra=extra(job_state.job_id, routine_id, slot),
         )
 
     def record_store_failure(self, exc: Exception) -> None:
@@ -1213,6 +1438,7 @@ class JobMachine:
             job_state.status,
             type(exc).__name__,
             message,
+            extra=extra(job_state.job_id, self.entry_routine_id),
         )
         job_state._record_error(
             {
@@ -1244,6 +1470,8 @@ class JobMachine:
             delay,
             type(exc).__name__,
             message,
+            exc_info=exc,
+            extra=extra(self.job_state.job_id, info.routine_id, info.slot.name),
         )
 
     def _fail_job(
@@ -1624,6 +1852,8 @@ class JobMachine:
             # The store refused the job: it stays paused, with its work, as it was.
             self._undo_resume(activations, emissions)
             raise
+        if hooks.jobs:
+            observe.job_started(self, resumed=True)
         failure: BaseException | None = None
         held: Held = [(rid, event, data, time()) for rid, _, event, data in emissions]
         try:
@@ -1826,6 +2056,7 @@ class JobMachine:
         in the job and logged; the job settles all the same.
         """
         job_state = self.job_state
+        status = PAUSED
         if kind != SETTLE_PAUSED:
             status = COMPLETED if kind == SETTLE_COMPLETED else self.final_status
             job_state.status = status
@@ -1850,6 +2081,10 @@ class JobMachine:
                 self.store_applied = max(self.store_applied, turn)
                 self.flow._run_settled(self)
         finally:
+            if hooks.jobs:
+                # Before it counts as settled: whoever waits for the job sees what the
+                # receivers did (see routilux.signals).
+                observe.job_settled(self, status)
             with self.lock:
                 self.recording = False
                 if self.state == PAUSE_SETTLING:
@@ -1995,3 +2230,33 @@ class _EventFlow:
                 }
             )
         return flows
+
+
+#: The machine's observation entry points, each with its bare body (see unhooked()).
+_HOOKED = (
+    ("run_sync", "_run_sync"),
+    ("call_plain", "_call_plain"),
+    ("run_batch", "_run_batch"),
+    ("run_async", "_run_async"),
+)
+
+
+@contextlib.contextmanager
+def unhooked() -> Iterator[None]:
+    """For benchmarks: run the machine without its observation entry points.
+
+    Inside the block every :class:`JobMachine` method that tests whether its
+    activations are observed (``run_sync``, ``call_plain``, ``run_batch``,
+    ``run_async``) is replaced by its bare body, as if observation did not exist; what
+    remains are one test of ``hooks.jobs`` when a job starts and one when it settles
+    (and those on failure and ``emit_now`` paths). Nothing is observed meanwhile: use
+    it only with no receiver connected and tracing off. Not thread safe (process-wide).
+    """
+    saved = {name: JobMachine.__dict__[name] for name, _ in _HOOKED}
+    try:
+        for name, bare in _HOOKED:
+            setattr(JobMachine, name, JobMachine.__dict__[bare])
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(JobMachine, name, method)

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from routilux import _observe_jobs as observe
 from routilux._context import Frame, SlotInfo, current_frame
 from routilux._engine.machine import _FAILED
 from routilux._engine.queue import ENTRY, MERGED, pack, unpack
 from routilux._history import RecordName, record_name
+from routilux._observe import hooks
 from routilux._values import decode_value, encode_value
 from routilux.channels import Channel
 from routilux.event import Event
@@ -122,6 +124,12 @@ def activation_message(
         # Results a handler may read (get_result); those that cannot travel are left out.
         "results": _encoded_items(results, "$.results", skip_failures=True),
     }
+    if hooks.activations:
+        # Observed, it starts as it is sent; a traced job's message carries the W3C
+        # trace context of its span, the parent of the worker's span (if it traces).
+        traceparent = observe.remote_sent(machine, info, attempt, seq, kept)
+        if traceparent is not None:
+            message["traceparent"] = traceparent
     return message, Sent(machine, meta, data, seq, kept, activation_id, attempt)
 
 
@@ -275,6 +283,8 @@ def run_message(
     context = contextvars.copy_context()
     reply: dict[str, Any] = {"protocol": PROTOCOL, "id": message["id"]}
     reply["attempt"] = message.get("attempt")
+    # The handler's span, when this worker traces and the driver's span came along.
+    span = observe.worker_started(message, context) if "traceparent" in message else None
     try:
         result = context.run(_call, frame, slot, data, bool(message.get("merged")))
         if inspect.isawaitable(result):
@@ -295,6 +305,8 @@ def run_message(
         reply.pop("result", None)
         reply["error"] = _described(exc)
         reply["ops"] = []
+    if span is not None:
+        observe.worker_finished(span, reply.get("error"))
     return reply
 
 
@@ -424,6 +436,8 @@ def apply_reply(sent: Sent, reply: dict[str, Any]) -> tuple[Frame, Any]:
             frame.held = _held(machine, reply.get("held") or [])
             if not info.resolved and frame.held:
                 machine._resolve(info, frame.held)  # as a handler run in process does
+            if machine.watch is not None:
+                observe.remote_finished(machine, sent.seq, frame.held)
             return frame, result
         exc: Exception = _exception_of(error, info.routine_id, info.slot.name)
     except Exception as problem:  # a damaged reply: the activation failed

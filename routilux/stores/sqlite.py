@@ -565,12 +565,27 @@ class SQLiteStore(JobStore):
             StoreError: the file cannot be read.
         """
         self._check_read_id("unfinished_job_ids", "flow_id", flow_id, True)
-        query = "SELECT job_id FROM jobs WHERE status IN (?, ?)"
-        arguments: tuple[Any, ...] = (RUNNING, PAUSED)
+        return self._job_ids("list the unfinished jobs", flow_id, (RUNNING, PAUSED))
+
+    def job_ids(self, flow_id: str | None = None) -> list[str]:
+        """Ids of every job the file holds, finished ones too (optionally only those of
+        ``flow_id``), oldest update first. Errors as :meth:`unfinished_job_ids`."""
+        self._check_read_id("job_ids", "flow_id", flow_id, True)
+        return self._job_ids("list the jobs", flow_id, ())
+
+    def _job_ids(self, operation: str, flow_id: str | None, statuses: tuple[str, ...]) -> list[str]:
+        conditions = []
+        arguments: tuple[Any, ...] = ()
+        if statuses:
+            conditions.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            arguments += statuses
         if flow_id is not None:
-            query += " AND flow_id = ?"
+            conditions.append("flow_id = ?")
             arguments += (flow_id,)
-        with self._guard("list the unfinished jobs") as db:
+        query = "SELECT job_id FROM jobs"
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
+        with self._guard(operation) as db:
             rows = db.execute(query + " ORDER BY updated_at", arguments).fetchall()
         ids = [job_id for (job_id,) in rows]
         for job_id in ids:
