@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 from routilux._engine.queue import PLAIN_LIMIT
 from routilux.stores.base import JobStore
 
+# The flow module imports this one: a flow is named here, not imported (no circle).
+Flow = Any
+
 if TYPE_CHECKING:
-    from routilux.flow import Flow
     from routilux.job_state import JobState
     from routilux.stores.base import Checkpointer
 

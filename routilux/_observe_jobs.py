@@ -22,14 +22,16 @@ from contextvars import Context, Token
 from time import time
 from typing import TYPE_CHECKING, Any
 
-from routilux import signals
+import routilux.signals as signals
 from routilux._context import Frame, Held, SlotInfo, current_frame
 from routilux._observe import hooks
 from routilux._observe_log import extra
 from routilux.event import Event
 
+# The machine imports this module: it is named here, not imported (no import circle).
+JobMachine = Any
+
 if TYPE_CHECKING:
-    from routilux._engine.machine import JobMachine
     from routilux._observe import LifecycleSignal
     from routilux._observe_trace import Tracing
     from routilux.job_state import JobState

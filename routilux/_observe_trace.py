@@ -33,8 +33,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-import routilux
-from routilux import _observe
+import routilux._observe as _observe
 
 __all__ = ["Tracing", "configured", "instrument", "uninstrument"]
 
@@ -52,9 +51,7 @@ class Tracing:
 
     def __init__(self, provider: TracerProvider) -> None:
         self.provider = provider
-        self.tracer = trace.get_tracer(
-            "routilux", getattr(routilux, "__version__", None), tracer_provider=provider
-        )
+        self.tracer = trace.get_tracer("routilux", _version(), tracer_provider=provider)
 
     # -- jobs -------------------------------------------------------------------------
 
@@ -233,3 +230,14 @@ def _pending() -> Tracing | None:
 def uninstrument() -> None:
     """Switch tracing off (jobs already traced end their spans as they settle)."""
     _observe.set_tracing(None)
+
+
+def _version() -> str | None:
+    """The installed package's version (read from its metadata: importing the package
+    here would close an import circle through the engine)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("routilux")
+    except PackageNotFoundError:
+        return None

@@ -31,7 +31,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-from routilux import _observe_log
+import routilux._observe_log as _observe_log
 
 __all__ = ["ContextFilter", "add_job_context", "current_context"]
 

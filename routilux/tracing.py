@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from routilux import _observe
+import routilux._observe as _observe
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -68,7 +68,7 @@ def instrument(tracer_provider: TracerProvider | None = None) -> bool:
             routilux[otel]``).
     """
     try:
-        from routilux import _observe_trace
+        import routilux._observe_trace as _observe_trace
     except ImportError as exc:
         raise ImportError(
             "routilux.tracing needs the OpenTelemetry API: pip install 'routilux[otel]'"

@@ -68,7 +68,7 @@ from threading import get_ident
 from time import monotonic, time
 from typing import TYPE_CHECKING, Any
 
-from routilux import _observe_jobs as observe
+import routilux._observe_jobs as observe
 from routilux._blocking import blocking
 from routilux._context import Frame, Held, SlotInfo, current_frame
 from routilux._engine import fanout, pending

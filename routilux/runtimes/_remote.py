@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from routilux import _observe_jobs as observe
+import routilux._observe_jobs as observe
 from routilux._context import Frame, SlotInfo, current_frame
 from routilux._engine.machine import _FAILED
 from routilux._engine.queue import ENTRY, MERGED, pack, unpack
