@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -248,6 +249,55 @@ def test_a_finished_job_expires_and_nothing_else_is_left(
     assert not any(key.endswith(":lease") for key in left)
     assert all(0 < ttl <= 60_000 for ttl in left.values()), left
     assert client.zcard(f"{prefix}:unfinished") == 0
+
+
+def test_a_listed_job_that_was_never_written_is_dropped_once_stale(
+    redis_url: str, prefix: str, client: Any
+) -> None:
+    """A process that died between listing a job as started and its first checkpoint
+    leaves an entry with nothing behind it: it is dropped once older than a lease and
+    without a lease holder; a younger one (a job that is starting) stays listed, and
+    a job written later is listed again by its write."""
+    store = RedisStore(redis_url, prefix=prefix, lease_duration=5)
+    unfinished = f"{prefix}:unfinished"
+    now = time.time()
+    client.zadd(unfinished, {"died-early": now - 60, "starting": now, "leased": now - 60})
+    client.set(job_key(prefix, "leased", "lease"), "someone", px=60_000)
+    assert store.unfinished_job_ids() == []
+    assert {member.decode() for member in client.zrange(unfinished, 0, -1)} == {
+        "starting",
+        "leased",
+    }
+    flow, gate = gated_flow(store, block_on=1)
+    job = flow.execute("src", {"count": 3}, wait=False)
+    try:
+        assert gate.entered.wait(10)
+        assert store.unfinished_job_ids() == [job.job_id]
+    finally:
+        flow.cancel(job)
+        gate.release.set()
+        assert job.wait_for_completion(10)
+
+
+def test_a_job_written_while_stale_entries_are_dropped_stays_listed(
+    redis_url: str, prefix: str, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first checkpoint of a slow starter lands between the listing's read and its
+    removal of the entry (the write's own ``ZADD NX`` then found it still there): the
+    entry is listed again."""
+    store = RedisStore(redis_url, prefix=prefix, lease_duration=5)
+    unfinished = f"{prefix}:unfinished"
+    client.zadd(unfinished, {"slow": time.time() - 60})
+    real_zrem = store._client.zrem
+
+    def written_meanwhile(name: str, *members: Any) -> Any:
+        client.hset(job_key(prefix, "slow", "job"), mapping={"status": "running", "flow_id": "f"})
+        return real_zrem(name, *members)
+
+    monkeypatch.setattr(store._client, "zrem", written_meanwhile)
+    assert store.unfinished_job_ids() == []
+    monkeypatch.undo()
+    assert store.unfinished_job_ids() == ["slow"]
 
 
 def test_without_retention_a_finished_job_is_kept(redis_url: str, prefix: str, client: Any) -> None:

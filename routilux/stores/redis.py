@@ -19,7 +19,10 @@ so that the scripts that touch several of them work on Redis Cluster too:
 
 ``PREFIX:unfinished`` (a sorted set, not hash-tagged) lists the ids of running and
 paused jobs. A job that finishes is given up at once (its lease deleted) and its keys
-expire after ``retention`` seconds; nothing else of it is kept.
+expire after ``retention`` seconds; nothing else of it is kept. An entry for a job that
+was never written (its process died before the first checkpoint) is dropped by
+:meth:`RedisStore.unfinished_job_ids` once it is older than a lease and nobody holds
+the job's lease.
 
 Values go through the project's safe JSON codec: a tuple stays a tuple, a datetime a
 datetime; a stored value that does not decode raises
@@ -420,25 +423,49 @@ class RedisStore(JobStore):
         """
         self._check_id("unfinished_job_ids", "flow_id", flow_id, True)
         with self._guard("list the unfinished jobs") as client:
-            ids = [_text(member) for member in client.zrange(self._unfinished, 0, -1)]
+            listed = client.zrange(self._unfinished, 0, -1, withscores=True)
+            ids = [_text(member) for member, _ in listed]
             pipe = client.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hmget(self._keys(job_id)[0], ["status", "flow_id"])
+                keys = self._keys(job_id)
+                pipe.hmget(keys[0], ["status", "flow_id"])
+                pipe.exists(keys[-1])
             rows = pipe.execute()
+            stale_before = time.time() - self.lease_duration
             found = []
             gone = []
-            for job_id, (status, flow) in zip(ids, rows, strict=True):
+            for index, (job_id, (_, listed_at)) in enumerate(zip(ids, listed, strict=True)):
+                status, flow = rows[2 * index]
                 status = None if status is None else _text(status)
-                if status is None or status in FINISHED_STATUSES:
-                    # Never written yet (a job that is starting), finished, or expired.
-                    if status is not None:
+                if status is None:
+                    # Never written: a job that is starting (it holds its lease), or one
+                    # whose process died before its first checkpoint (nothing to
+                    # recover) or whose keys expired. Its first write lists it again.
+                    if not rows[2 * index + 1] and listed_at < stale_before:
                         gone.append(job_id)
+                    continue
+                if status in FINISHED_STATUSES:
+                    gone.append(job_id)
                     continue
                 if status in (RUNNING, PAUSED) and (flow_id is None or _text(flow) == flow_id):
                     found.append(job_id)
             if gone:
                 client.zrem(self._unfinished, *gone)
+                self._relist_written(client, gone)
         return found
+
+    def _relist_written(self, client: Any, removed: list[str]) -> None:
+        """Lists again those of ``removed`` that a run wrote as unfinished meanwhile.
+
+        A write lists its job after its script ran (``ZADD NX``): if that happened
+        between the read above and the ``ZREM``, the status read now is unfinished.
+        """
+        pipe = client.pipeline(transaction=False)
+        for job_id in removed:
+            pipe.hget(self._keys(job_id)[0], "status")
+        for job_id, status in zip(removed, pipe.execute(), strict=True):
+            if status is not None and _text(status) in (RUNNING, PAUSED):
+                client.zadd(self._unfinished, {job_id: time.time()}, nx=True)
 
     def unfinished_jobs(self, flow_id: str | None = None) -> list[JobState]:
         """The jobs :meth:`unfinished_job_ids` lists, loaded (see :meth:`load`)."""
