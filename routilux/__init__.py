@@ -2,6 +2,9 @@
 
 Subclass :class:`Routine`, declare slots and events, wire routines in a :class:`Flow`
 and run it with :meth:`Flow.execute`, which returns the job's :class:`JobState`.
+
+(PYTEST_DONT_REWRITE: routilux comes with a pytest plugin; this marker keeps pytest
+from warning when routilux was imported before a ``pytest.main()`` call.)
 """
 
 # The document modules register the code behind the serialize/deserialize methods

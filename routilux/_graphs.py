@@ -174,15 +174,19 @@ def _node_name(node: _Node) -> str:
 # -- Mermaid ----------------------------------------------------------------------------
 
 #: Characters a Mermaid label shows as they are (besides letters and digits); every
-#: other one is written as an entity code, ``#<decimal>;``.
-_MERMAID_PLAIN = frozenset(" _-.,:/()+=@!?*")
+#: other one is written as an entity code, ``#<decimal>;``. Not ``:``: before parsing,
+#: Mermaid drops the last ``;`` of any line matching ``style.*:\S*#.*;`` or
+#: ``classDef.*:\S*#.*;`` (its own style syntax), which would break the entity code
+#: that ends such a label (``style:#1`` would show as ``style:#351``). With ``:``
+#: written as ``#58;``, the only colons of a line are the ``:::entry`` at its end.
+_MERMAID_PLAIN = frozenset(" _-.,/()+=@!?*")
 
 
 def mermaid_text(text: str) -> str:
     """``text`` for a double-quoted Mermaid label: letters, digits and
-    ``_MERMAID_PLAIN`` as they are, anything else (quotes, ``#``, ``;``, ``<``, ``>``,
-    ``|``, backticks...) as ``#<decimal>;``, unprintable characters as Python
-    escapes first."""
+    ``_MERMAID_PLAIN`` as they are, anything else (quotes, ``#``, ``;``, ``:``,
+    ``<``, ``>``, ``|``, backticks...) as ``#<decimal>;``, unprintable characters as
+    Python escapes first."""
     return "".join(
         c if c.isalnum() or c in _MERMAID_PLAIN else f"#{ord(c)};" for c in _visible(text)
     )

@@ -20,6 +20,7 @@ from routilux.flow import Flow
 from routilux.job_state import JobState
 from routilux.routine import Routine
 from routilux.runtimes import AsyncioRuntime, ThreadRuntime
+from routilux.slot import Slot
 from routilux.stores import MemoryStore
 
 __all__ = [
@@ -121,9 +122,15 @@ class Harness:
         execution_strategy: str,
         max_workers: int,
     ) -> None:
+        if isinstance(routine, type) and issubclass(routine, Routine):
+            raise ConfigurationError(
+                f"run_routine expects a Routine instance, not the class {routine.__name__}: "
+                f"pass {routine.__name__}() instead"
+            )
         if not isinstance(routine, Routine):
             raise ConfigurationError(
-                f"run_routine expects a Routine instance, not {type(routine).__name__}"
+                f"run_routine expects a Routine instance, not {type(routine).__name__} "
+                f"{describe_value(routine, 60)}"
             )
         if "_slots" not in routine.__dict__:
             raise ConfigurationError(
@@ -135,6 +142,11 @@ class Harness:
             raise DuplicateNameError(
                 f"routine_id '{routine_id}' is taken by run_routine's own routines "
                 f"({', '.join(repr(i) for i in _HARNESS_IDS)}); choose another"
+            )
+        if isinstance(slot, Slot):
+            raise SlotNotFoundError(
+                f"run_routine of routine '{routine_id}' ({routine!r}) takes the slot's name, "
+                f"not the Slot object: pass {slot.name!r}"
             )
         if not isinstance(slot, str) or routine.get_slot(slot) is None:
             known = ", ".join(repr(name) for name in routine._slots) or "none"

@@ -832,7 +832,7 @@ class Flow:
         routines. Direct connections (``event.connect(slot)``) are not drawn.
 
         Labels are double-quoted: in routine ids and event, slot and key names, every
-        character but letters, digits, spaces and ``_-.,:/()+=@!?*`` is written as an
+        character but letters, digits, spaces and ``_-.,/()+=@!?*`` is written as an
         entity code (``#35;`` for ``#``), and unprintable characters as their Python
         escapes (a newline shows as ``\\n``), so no id can break the chart.
 

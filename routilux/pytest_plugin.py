@@ -3,9 +3,10 @@
 Installing routilux registers this module as a pytest plugin (entry point
 ``pytest11``, name ``routilux``), so its fixtures are available in every test without
 an import; ``pytest -p no:routilux`` turns it off. It defines fixtures only: tests
-that use none of them run as without it (but for what pytest does to every package
-that comes with a plugin: it rewrites the ``assert`` statements of routilux's modules).
-Only this module imports pytest; :mod:`routilux.testing` does not need it.
+that use none of them run as without it, but for what comes with loading any plugin:
+pytest imports the ``routilux`` package to load this module, and rewrites the
+``assert`` statements of routilux's modules. Only this module imports pytest;
+:mod:`routilux.testing` does not need it.
 
 Fixtures:
 
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["auto_clock", "manual_clock", "routilux_flow"]
 
 
-# routilux is imported when a fixture is first used, not when pytest loads the plugin:
-# a test session that uses none of them imports nothing of it.
+# routilux.testing is imported when a fixture is first used, not when pytest loads the
+# plugin (loading it imports the routilux package, as any import of this module does).
 
 
 @pytest.fixture

@@ -151,6 +151,7 @@ class RoutineRun:
             AssertionError: naming the status and, for each error, the routine, slot,
                 strategy and the traceback the job recorded.
         """
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         if self.status == "completed" and not self.errors:
             return self
         lines = [f"routine '{self.routine_id}' (slot '{self.slot}'): job {self.status}"]
@@ -469,6 +470,9 @@ def assert_history(
             types above.
         ConfigurationError: an unknown ``mode``.
     """
+    # pytest leaves these helpers' frames out of a failure's traceback: it ends at the
+    # test's call, with the message.
+    __tracebackhide__ = True
     if mode not in _MODES:
         raise ConfigurationError(
             f"assert_history mode must be one of {', '.join(map(repr, _MODES))}, not {mode!r}"
@@ -504,6 +508,7 @@ def _failure(
 def _match_exact(
     patterns: Sequence[_Pattern], records: Sequence[ExecutionRecord]
 ) -> list[ExecutionRecord]:
+    __tracebackhide__ = True
     for index, (pattern, record) in enumerate(zip(patterns, records, strict=False)):
         if not pattern.matches(record):
             raise _failure(
@@ -533,6 +538,7 @@ def _match_exact(
 def _match_subsequence(
     patterns: Sequence[_Pattern], records: Sequence[ExecutionRecord]
 ) -> list[ExecutionRecord]:
+    __tracebackhide__ = True
     # Matching each expected record to the earliest fitting record after the previous
     # match finds a match whenever there is one.
     matched: list[int] = []
@@ -560,6 +566,7 @@ def _match_subsequence(
 def _match_unordered(
     patterns: Sequence[_Pattern], records: Sequence[ExecutionRecord]
 ) -> list[ExecutionRecord]:
+    __tracebackhide__ = True
     # A maximum matching of expected to actual records (augmenting paths): patterns
     # may overlap, so matching greedily could miss an assignment that exists.
     fits = [

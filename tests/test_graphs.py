@@ -1,13 +1,16 @@
 """Flow.to_mermaid and Flow.to_dot draw a flow's graph as text (issue 11, item 1).
 
-Golden drawings of the tutorials' flows; ids and names that could break either syntax
-(checked by parsing the Mermaid text back, and by Graphviz's ``dot`` when installed);
+Golden drawings of the tutorials' flows (drawn from the tutorial scripts, as the docs
+draw them); ids and names that could break either syntax (checked by parsing the
+Mermaid text back as Mermaid reads it, and by Graphviz's ``dot`` when installed);
 cycles; entry routines; a 50-routine flow; drawing while another thread wires.
 """
 
 from __future__ import annotations
 
 import ast
+import html
+import importlib.util
 import itertools
 import re
 import shutil
@@ -23,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routilux import ConditionalRouter, Flow, Routine
+from routilux import Flow, Routine
 
 from helpers import Collector, Relay, Source
 
@@ -63,7 +66,7 @@ def build(
 
 
 def word_count() -> Flow:
-    """tutorials/getting_started.py."""
+    """The flow of tutorials/getting_started.py, rebuilt with routines that do nothing."""
     return build(
         "word_count",
         [
@@ -75,18 +78,35 @@ def word_count() -> Flow:
     )
 
 
-def test_the_getting_started_flow() -> None:
-    flow = word_count()
-    assert flow.to_mermaid() == (
+def _docs_extension() -> Any:
+    """docs/_ext/flow_graphs.py, the code that draws the tutorials' flows in the docs."""
+    spec = importlib.util.spec_from_file_location(
+        "routilux_docs_flow_graphs", ROOT / "docs" / "_ext" / "flow_graphs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tutorial_drawings(script: str, flow_id: str) -> tuple[str, str]:
+    """(Mermaid, DOT) of the flow ``flow_id`` that ``tutorials/<script>`` builds, drawn
+    as the docs draw it: the script is run, and its flow drawn when it ends."""
+    drawings = _docs_extension().flow_drawings(ROOT / "tutorials" / script, flow_id)
+    return drawings["mermaid"], drawings["dot"]
+
+
+#: script: (flow id, Mermaid, DOT), drawn from the tutorial scripts themselves.
+GOLDEN: dict[str, tuple[str, str, str]] = {
+    "getting_started.py": (
+        "word_count",
         "flowchart LR\n"
         '    n0(["source"]):::entry\n'
         '    n1["counter"]\n'
         '    n2["report"]\n'
         '    n0 -->|"line -> input"| n1\n'
         '    n1 -->|"counted -> input"| n2\n'
-        "    classDef entry stroke-width:3px\n"
-    )
-    assert flow.to_dot() == (
+        "    classDef entry stroke-width:3px\n",
         'digraph "word_count" {\n'
         "    rankdir=LR;\n"
         "    node [shape=box, style=rounded];\n"
@@ -95,34 +115,18 @@ def test_the_getting_started_flow() -> None:
         '    n2 [label="report"];\n'
         '    n0 -> n1 [label="line -> input"];\n'
         '    n1 -> n2 [label="counted -> input"];\n'
-        "}\n"
-    )
-
-
-def test_the_param_mapping_flow_shows_its_mappings() -> None:
-    """tutorials/data_flow/step3_param_mapping.py."""
-    flow = build(
+        "}\n",
+    ),
+    # The mappings on the edges.
+    "data_flow/step3_param_mapping.py": (
         "param_mapping",
-        [
-            ("article", Wired(("trigger",), ("article",))),
-            ("mailer", Wired()),
-            ("inspector", Wired()),
-        ],
-        [
-            ("article", "article", "mailer", "input", {"title": "subject", "body": "text"}),
-            ("article", "article", "inspector", "input", {"title": "subject"}),
-        ],
-    )
-    assert flow.to_mermaid() == (
         "flowchart LR\n"
         '    n0(["article"]):::entry\n'
         '    n1["mailer"]\n'
         '    n2["inspector"]\n'
         '    n0 -->|"article -> input (title as subject, body as text)"| n1\n'
         '    n0 -->|"article -> input (title as subject)"| n2\n'
-        "    classDef entry stroke-width:3px\n"
-    )
-    assert flow.to_dot() == (
+        "    classDef entry stroke-width:3px\n",
         'digraph "param_mapping" {\n'
         "    rankdir=LR;\n"
         "    node [shape=box, style=rounded];\n"
@@ -131,28 +135,11 @@ def test_the_param_mapping_flow_shows_its_mappings() -> None:
         '    n2 [label="inspector"];\n'
         '    n0 -> n1 [label="article -> input (title as subject, body as text)"];\n'
         '    n0 -> n2 [label="article -> input (title as subject)"];\n'
-        "}\n"
-    )
-
-
-def test_the_fan_in_flow() -> None:
-    """tutorials/connecting/step2_fan_in.py: two edges into one slot, both drawn."""
-    flow = build(
+        "}\n",
+    ),
+    # Two edges into one slot, both drawn.
+    "connecting/step2_fan_in.py": (
         "fan_in",
-        [
-            ("document", Wired(("trigger",), ("document",))),
-            ("length", Wired(("input",), ("finding",))),
-            ("repeats", Wired(("input",), ("finding",))),
-            ("report", Wired()),
-        ],
-        [
-            ("document", "document", "length", "input"),
-            ("document", "document", "repeats", "input"),
-            ("length", "finding", "report", "input"),
-            ("repeats", "finding", "report", "input"),
-        ],
-    )
-    assert flow.to_mermaid() == (
         "flowchart LR\n"
         '    n0(["document"]):::entry\n'
         '    n1["length"]\n'
@@ -162,81 +149,108 @@ def test_the_fan_in_flow() -> None:
         '    n0 -->|"document -> input"| n2\n'
         '    n1 -->|"finding -> input"| n3\n'
         '    n2 -->|"finding -> input"| n3\n'
-        "    classDef entry stroke-width:3px\n"
-    )
-    assert flow.to_dot().splitlines()[3:] == [
-        '    n0 [label="document", peripheries=2];',
-        '    n1 [label="length"];',
-        '    n2 [label="repeats"];',
-        '    n3 [label="report"];',
-        '    n0 -> n1 [label="document -> input"];',
-        '    n0 -> n2 [label="document -> input"];',
-        '    n1 -> n3 [label="finding -> input"];',
-        '    n2 -> n3 [label="finding -> input"];',
-        "}",
-    ]
-
-
-def test_the_router_flow() -> None:
-    """tutorials/advanced/step3_router.py, with the builtin ConditionalRouter."""
-    router = ConditionalRouter()
-    router.add_route("refunds", {"kind": "refund"})
-    router.add_route("vip", {"customer": "vip"})
-    router.set_config(default_route="general")
-    flow = build(
+        "    classDef entry stroke-width:3px\n",
+        'digraph "fan_in" {\n'
+        "    rankdir=LR;\n"
+        "    node [shape=box, style=rounded];\n"
+        '    n0 [label="document", peripheries=2];\n'
+        '    n1 [label="length"];\n'
+        '    n2 [label="repeats"];\n'
+        '    n3 [label="report"];\n'
+        '    n0 -> n1 [label="document -> input"];\n'
+        '    n0 -> n2 [label="document -> input"];\n'
+        '    n1 -> n3 [label="finding -> input"];\n'
+        '    n2 -> n3 [label="finding -> input"];\n'
+        "}\n",
+    ),
+    # The builtin ConditionalRouter: one event per route.
+    "advanced/step3_router.py": (
         "tickets",
-        [("tickets", Wired(("trigger",), ("ticket",))), ("router", router)],
-        [("tickets", "ticket", "router", "input")],
-    )
-    for route in ("refunds", "vip", "general"):
-        flow.add_routine(Wired(), f"{route}_desk")
-        flow.connect("router", route, f"{route}_desk", "input")
-    assert flow.to_mermaid() == (
         "flowchart LR\n"
         '    n0(["tickets"]):::entry\n'
         '    n1["router"]\n'
-        '    n2["refunds_desk"]\n'
-        '    n3["vip_desk"]\n'
-        '    n4["general_desk"]\n'
+        '    n2["escalate_desk"]\n'
+        '    n3["refunds_desk"]\n'
+        '    n4["vip_desk"]\n'
+        '    n5["general_desk"]\n'
         '    n0 -->|"ticket -> input"| n1\n'
-        '    n1 -->|"refunds -> input"| n2\n'
-        '    n1 -->|"vip -> input"| n3\n'
-        '    n1 -->|"general -> input"| n4\n'
-        "    classDef entry stroke-width:3px\n"
-    )
-    assert '    n1 -> n4 [label="general -> input"];\n}\n' in flow.to_dot()
-
-
-def test_a_loop_is_drawn_whole_with_its_closing_edge_dashed() -> None:
-    """tutorials/guide/graphs_loop.py: check sends empty pages back to download."""
-    flow = build(
+        '    n1 -->|"escalate -> input"| n2\n'
+        '    n1 -->|"refunds -> input"| n3\n'
+        '    n1 -->|"vip -> input"| n4\n'
+        '    n1 -->|"general -> input"| n5\n'
+        "    classDef entry stroke-width:3px\n",
+        'digraph "tickets" {\n'
+        "    rankdir=LR;\n"
+        "    node [shape=box, style=rounded];\n"
+        '    n0 [label="tickets", peripheries=2];\n'
+        '    n1 [label="router"];\n'
+        '    n2 [label="escalate_desk"];\n'
+        '    n3 [label="refunds_desk"];\n'
+        '    n4 [label="vip_desk"];\n'
+        '    n5 [label="general_desk"];\n'
+        '    n0 -> n1 [label="ticket -> input"];\n'
+        '    n1 -> n2 [label="escalate -> input"];\n'
+        '    n1 -> n3 [label="refunds -> input"];\n'
+        '    n1 -> n4 [label="vip -> input"];\n'
+        '    n1 -> n5 [label="general -> input"];\n'
+        "}\n",
+    ),
+    # A loop: check sends empty pages back to download, drawn whole with that edge
+    # dashed; a fan-out, one edge with a mapping.
+    "guide/graphs_loop.py": (
         "crawler",
-        [
-            ("download", Wired(("trigger", "again"), ("fetched",))),
-            ("check", Wired(("input",), ("empty", "page"))),
-            ("save", Wired()),
-        ],
-        [
-            ("download", "fetched", "check", "input"),
-            ("check", "empty", "download", "again"),
-            ("check", "page", "save", "input", {"body": "text"}),
-        ],
-    )
-    assert flow.to_mermaid() == (
         "flowchart LR\n"
         '    n0(["download"]):::entry\n'
         '    n1["check"]\n'
         '    n2["save"]\n'
+        '    n3["count"]\n'
         '    n0 -->|"fetched -> input"| n1\n'
         '    n1 -.->|"empty -> again"| n0\n'
         '    n1 -->|"page -> input (body as text)"| n2\n'
-        "    classDef entry stroke-width:3px\n"
+        '    n1 -->|"page -> input"| n3\n'
+        "    classDef entry stroke-width:3px\n",
+        'digraph "crawler" {\n'
+        "    rankdir=LR;\n"
+        "    node [shape=box, style=rounded];\n"
+        '    n0 [label="download", peripheries=2];\n'
+        '    n1 [label="check"];\n'
+        '    n2 [label="save"];\n'
+        '    n3 [label="count"];\n'
+        '    n0 -> n1 [label="fetched -> input"];\n'
+        '    n1 -> n0 [label="empty -> again", style=dashed, constraint=false];\n'
+        '    n1 -> n2 [label="page -> input (body as text)"];\n'
+        '    n1 -> n3 [label="page -> input"];\n'
+        "}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("script", GOLDEN)
+def test_the_tutorial_scripts_flows_are_drawn_as_the_golden_text(script: str) -> None:
+    flow_id, mermaid, dot = GOLDEN[script]
+    assert tutorial_drawings(script, flow_id) == (mermaid, dot)
+
+
+def test_the_rebuilt_getting_started_flow_draws_as_the_tutorial() -> None:
+    flow = word_count()
+    _, mermaid, dot = GOLDEN["getting_started.py"]
+    assert (flow.to_mermaid(), flow.to_dot()) == (mermaid, dot)
+
+
+@needs_dot
+@pytest.mark.parametrize("script", GOLDEN)
+def test_graphviz_draws_the_tutorial_flows_as_their_mermaid_text(script: str) -> None:
+    _, mermaid, dot = GOLDEN[script]
+    mermaid_nodes, mermaid_edges = parse_mermaid(mermaid)
+    assert rendered(dot) == (
+        {f"n{number}": label for number, (label, _) in enumerate(mermaid_nodes)},
+        Counter((f"n{source}", f"n{target}", label) for source, target, label, _ in mermaid_edges),
     )
-    assert flow.to_dot().splitlines()[6:9] == [
-        '    n0 -> n1 [label="fetched -> input"];',
-        '    n1 -> n0 [label="empty -> again", style=dashed, constraint=false];',
-        '    n1 -> n2 [label="page -> input (body as text)"];',
-    ]
+
+
+def test_a_script_without_the_flow_is_reported() -> None:
+    with pytest.raises(ValueError, match=r"has no flow 'nope' among its module-level names"):
+        tutorial_drawings("getting_started.py", "nope")
 
 
 def test_an_empty_flow() -> None:
@@ -413,6 +427,23 @@ def test_nasty_ids_are_escaped_in_mermaid() -> None:
     assert edges == [(1, 2, 'out -> input (k"1 as v|2)', False)]
 
 
+def test_labels_mermaid_could_take_for_its_style_syntax_keep_their_entity_codes() -> None:
+    """Mermaid drops the last ``;`` of a line like ``style n0 fill:#f9f;`` before
+    parsing; a label with ``style`` or ``classDef``, a colon and an entity code after
+    it must not lose the entity code's ``;``."""
+    ids = ["style:#1", "classDef:a;b", "x"]
+    flow = Flow("styles")
+    for routine_id in ids:
+        flow.add_routine(Wired(("input",), ("style:out#",)), routine_id)
+    flow.connect("style:#1", "style:out#", "x", "input", {"classDef:k": "v;w"})
+    text = flow.to_mermaid()
+    assert mermaid_preprocessed(text) == text
+    nodes, edges = parse_mermaid(text)
+    assert [label for label, _ in nodes] == ids
+    assert edges == [(0, 2, "style:out# -> input (classDef:k as v;w)", False)]
+    assert '    n0["style#58;#35;1"]' in text.splitlines()
+
+
 MERMAID_LABELS = [
     "日本語",
     "café",
@@ -494,7 +525,7 @@ def visible(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-_MERMAID_PLAIN = set(" _-.,:/()+=@!?*")
+_MERMAID_PLAIN = set(" _-.,/()+=@!?*")
 _MERMAID_NODE = re.compile(r'    n(\d+)(?:\["([^"]*)"\]|\(\["([^"]*)"\]\)(:::entry))(:::missing)?')
 _MERMAID_EDGE = re.compile(r'    n(\d+) (-->|-\.->)\|"([^"]*)"\| n(\d+)')
 _MERMAID_CLASS = re.compile(r"    classDef (entry|missing) [-a-z:0-9 ]+")
@@ -516,9 +547,25 @@ def unescape_mermaid(text: str, arrows: int = 0) -> str:
     return "".join(out)
 
 
+#: What Mermaid does to a chart's text before parsing it (``encodeEntities`` of its
+#: mermaidAPI): the last ``;`` of each match of these is dropped, so that the colour in
+#: ``style n0 fill:#f9f;`` is not read as an entity code. ``.`` stops at line ends, as
+#: in JavaScript.
+_MERMAID_STYLE_LINES = [re.compile(r"style.*:\S*#.*;"), re.compile(r"classDef.*:\S*#.*;")]
+
+
+def mermaid_preprocessed(text: str) -> str:
+    """``text`` as Mermaid's parser gets it (see ``_MERMAID_STYLE_LINES``)."""
+    for pattern in _MERMAID_STYLE_LINES:
+        text = pattern.sub(lambda match: match[0][:-1], text)
+    return text
+
+
 def parse_mermaid(text: str) -> tuple[list[tuple[str, str]], list[tuple[int, int, str, bool]]]:
     """Nodes ``(label, kind)`` and edges ``(source, target, label, dashed)`` of a
-    drawing; fails on any line that is not one of the drawing's own forms."""
+    drawing, read as Mermaid reads it; fails on any line that is not one of the
+    drawing's own forms."""
+    text = mermaid_preprocessed(text)
     lines = text.splitlines()
     assert lines[0] == "flowchart LR"
     assert text.endswith("\n")
@@ -802,5 +849,11 @@ def test_the_docs_build_without_graphviz_shows_the_dot_text(tmp_path: Path) -> N
     )
     assert completed.returncode == 0, completed.stderr or completed.stdout
     page = (tmp_path / "html" / "guide" / "graphs.html").read_text(encoding="utf-8")
-    assert page.count('class="highlight-dot') == 2  # the two diagrams, as DOT text
-    assert "<object" not in page  # and no image
+    # The guide's two flows and five of the tutorials', as DOT text, and no image.
+    assert page.count('class="highlight-dot') == 7
+    assert "<object" not in page
+    text = html.unescape(re.sub(r"<[^>]*>", "", page))
+    for flow_id in ("word_count", "crawler", "fan_out", "fan_in", "param_mapping", "tickets"):
+        assert f'digraph "{flow_id}" {{' in text, flow_id
+    # Drawn from the tutorial scripts themselves: the router's four desks.
+    assert GOLDEN["advanced/step3_router.py"][2] in text

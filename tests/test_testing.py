@@ -400,6 +400,23 @@ def test_emitted_names_the_routine_and_its_events_for_an_unknown_event() -> None
         ),
         (lambda: run_routine(Doubler(), 3, {}), SlotNotFoundError, "Slot 3 not found"),
         (lambda: run_routine(Doubler, "input", {}), ConfigurationError, "Routine instance"),
+        # A new user's slips: the class instead of an instance, the Slot instead of its name.
+        (
+            lambda: run_routine(Doubler, "input", {}),
+            ConfigurationError,
+            r"not the class Doubler: pass Doubler\(\) instead",
+        ),
+        (
+            lambda: run_routine(object(), "input", {}),
+            ConfigurationError,
+            r"not object <object object at 0x",
+        ),
+        (
+            lambda: run_routine(doubler := Doubler(), doubler.get_slot("input")),
+            SlotNotFoundError,
+            r"routine 'routine' \(Doubler\[0x[0-9a-f]+\]\) takes the slot's name, not the "
+            r"Slot object: pass 'input'",
+        ),
         (lambda: run_routine(Doubler(), "input", [1]), InvalidPayloadError, "data for slot"),
         (
             lambda: run_routine(Doubler(), "input", {1: 2}),
@@ -971,6 +988,71 @@ def test_pytest_loads_the_plugin_from_its_entry_point(tmp_path: Path) -> None:
     disabled = run_pytest(tmp_path, "-p", "no:routilux")
     assert disabled.returncode == 1
     assert "fixture 'manual_clock' not found" in disabled.stdout
+
+
+FAILING_TESTS = """
+from routilux import Routine
+from routilux.testing import assert_history, run_routine
+
+
+class Broken(Routine):
+    def __init__(self):
+        super().__init__()
+        self.define_slot("input", handler=self.go)
+        self.define_event("output")
+
+    def go(self, x):
+        raise ValueError("broken")
+
+
+def test_history():
+    assert_history(run_routine(Broken(), "input", {"x": 1}), [("routine", "output")])
+
+
+def test_completed():
+    run_routine(Broken(), "input", {"x": 1}).assert_completed()
+"""
+
+
+def test_a_failed_check_points_pytest_at_the_test_not_at_routilux(tmp_path: Path) -> None:
+    """pytest's report of a failed assert_history or assert_completed ends at the test's
+    line, with the message: the helpers' own frames are hidden (__tracebackhide__)."""
+    (tmp_path / "test_failing.py").write_text(FAILING_TESTS, encoding="utf-8")
+    completed = run_pytest(tmp_path)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "2 failed" in completed.stdout
+    report = completed.stdout
+    assert "history differs at record 0 (mode 'exact'): expected routine.output" in report
+    assert "- routine.input: ValueError: broken" in report
+    assert "test_failing.py:17: AssertionError" in report
+    assert "test_failing.py:21: AssertionError" in report
+    assert "routilux/testing.py" not in report.replace("\\", "/")
+
+
+def test_pytest_main_after_importing_routilux_with_warnings_as_errors(tmp_path: Path) -> None:
+    """docs/guide/testing.rst: a script that imports routilux, then runs pytest with
+    warnings as errors, is not stopped by pytest's "cannot be rewritten" warning (the
+    package carries pytest's PYTEST_DONT_REWRITE marker)."""
+    (tmp_path / "test_plain.py").write_text("def test_plain():\n    pass\n", encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nfilterwarnings =\n    error\n", encoding="utf-8"
+    )
+    script = (
+        "import sys\n"
+        "import routilux, pytest\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_plain.py']))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 passed" in ran.stdout
+    assert "cannot be rewritten" not in ran.stdout + ran.stderr
 
 
 def test_routilux_testing_imports_and_runs_without_pytest() -> None:

@@ -1,16 +1,18 @@
 """``.. flow-graph:: script.py`` with ``:flow: flow_id``: the diagram of a flow that a
-tutorial script prints with ``Flow.to_dot()``, drawn when the docs are built.
+tutorial script builds, drawn with ``Flow.to_dot()`` when the docs are built.
 
-The directive runs the script (a new Python process, with the repository first on its
-path) and takes the ``digraph "flow_id" { ... }`` block of what it prints. When
-Graphviz's ``dot`` (the ``graphviz_dot`` setting) is installed the block becomes a
-``sphinx.ext.graphviz`` diagram, which runs ``dot`` locally; otherwise it is shown as
-DOT text, so that the build works (and warns about nothing) either way. Nothing is
-fetched from anywhere.
+The directive runs the script (a new Python process, in the script's folder, with the
+repository first on its path, what it prints thrown away) and draws the first
+:class:`~routilux.Flow` of that id among the script's module-level names, as it is when
+the script ends. When Graphviz's ``dot`` (the ``graphviz_dot`` setting) is installed
+the DOT text becomes a ``sphinx.ext.graphviz`` diagram, which runs ``dot`` locally;
+otherwise it is shown as DOT text, so that the build works (and warns about nothing)
+either way. Nothing is fetched from anywhere.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,19 +29,37 @@ from sphinx.util.typing import OptionSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: Run in the new process: ``script`` as ``python script`` would run it (its folder is
+#: the working directory and ``sys.path[0]``), then the drawings of its flow.
+_DRAW = """
+import contextlib, io, json, runpy, sys
+from routilux import Flow
 
-def printed_dot(script: Path, flow_id: str) -> str:
-    """The ``digraph`` block for ``flow_id`` among what ``script`` prints.
+script, flow_id = sys.argv[1:]
+sys.argv = [script]
+with contextlib.redirect_stdout(io.StringIO()):
+    names = runpy.run_path(script, run_name="__main__")
+flows = [v for v in names.values() if isinstance(v, Flow) and v.flow_id == flow_id]
+if not flows:
+    built = sorted({v.flow_id for v in names.values() if isinstance(v, Flow)})
+    sys.exit(f"{script} has no flow {flow_id!r} among its module-level names: {built}")
+print(json.dumps({"mermaid": flows[0].to_mermaid(), "dot": flows[0].to_dot()}))
+"""
+
+
+def flow_drawings(script: Path, flow_id: str) -> dict[str, str]:
+    """``{"mermaid": ..., "dot": ...}``: the drawings of the flow ``flow_id`` that
+    ``script`` builds (see the module documentation).
 
     Raises:
-        ValueError: the script failed, or printed no such block.
+        ValueError: the script failed, or has no such flow.
     """
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [environment.get("PYTHONPATH")])]
     )
     completed = subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, "-c", _DRAW, str(script), flow_id],
         capture_output=True,
         text=True,
         timeout=120,
@@ -49,18 +69,12 @@ def printed_dot(script: Path, flow_id: str) -> str:
     )
     if completed.returncode != 0:
         raise ValueError(f"{script} failed:\n{completed.stderr}")
-    quoted = flow_id.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
-    lines = completed.stdout.splitlines()
-    head = f'digraph "{quoted}" {{'
-    if head not in lines:
-        raise ValueError(f"{script} prints no {head} ... }} block")
-    start = lines.index(head)
-    end = lines.index("}", start)
-    return "\n".join(lines[start : end + 1]) + "\n"
+    drawings: dict[str, str] = json.loads(completed.stdout)
+    return drawings
 
 
 class FlowGraph(Graphviz):
-    """A flow a tutorial script draws (see the module documentation)."""
+    """A flow a tutorial script builds (see the module documentation)."""
 
     has_content = False
     required_arguments = 1
@@ -76,7 +90,7 @@ class FlowGraph(Graphviz):
         if "flow" not in self.options:
             raise self.error("flow-graph needs a :flow: option (the flow's id)")
         try:
-            dot = printed_dot(Path(absolute), self.options["flow"])
+            dot = flow_drawings(Path(absolute), self.options["flow"])["dot"]
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             raise self.error(f"flow-graph: {exc}") from exc
         if shutil.which(self.config.graphviz_dot) is None:
