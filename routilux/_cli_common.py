@@ -5,24 +5,30 @@ plain lines otherwise), and running a job under the live view."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+import unicodedata
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 from routilux._live import (
     INSTALL_HINT,
     Snapshot,
     Watch,
     WatchingStore,
+    _isatty,
     live_display,
     rich_console,
 )
-from routilux.exceptions import ConfigurationError, RoutiluxError
+from routilux.exceptions import RoutiluxError
 
 if TYPE_CHECKING:
     from routilux.flow import Flow
@@ -31,11 +37,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_BAD_ARGUMENTS",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PAUSED",
     "CommandError",
     "Output",
+    "Run",
     "exit_code",
     "import_modules",
     "load_flow",
@@ -54,6 +63,10 @@ EXIT_FAILED = 1
 EXIT_BAD_ARGUMENTS = 2
 #: The job paused (it can be resumed).
 EXIT_PAUSED = 3
+#: Interrupted (Ctrl-C): 128 + SIGINT, as a shell reports it.
+EXIT_INTERRUPTED = 130
+#: Standard output was closed by its reader (``routilux ... | head``): 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
 
 #: Errors printed with their tracebacks, at most.
 MAX_ERRORS = 5
@@ -80,13 +93,26 @@ def exit_code(status: str) -> int:
 # -- arguments -------------------------------------------------------------------------
 
 
+#: How much of an offending argument an error message quotes.
+QUOTE_WIDTH = 80
+
+
+def _quote(text: str, width: int = QUOTE_WIDTH) -> str:
+    """``repr(text)``, cut to about ``width`` characters."""
+    return repr(text) if len(text) <= width else repr(text[: width - 3]) + "..."
+
+
 def parse_params(text: str) -> dict[str, Any]:
     """``--params``: a JSON object."""
     try:
         params = json.loads(text)
+    except RecursionError:
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"--params is not valid JSON: nested too deeply (in {_quote(text)})"
+        ) from None
     except ValueError as exc:
         raise CommandError(
-            EXIT_BAD_ARGUMENTS, f"--params is not valid JSON: {exc} (in {text!r})"
+            EXIT_BAD_ARGUMENTS, f"--params is not valid JSON: {exc} (in {_quote(text)})"
         ) from None
     if not isinstance(params, dict):
         raise CommandError(
@@ -103,6 +129,26 @@ def _importable_here() -> None:
         sys.path.insert(0, here)
 
 
+def _import(name: str) -> Any:
+    """Import module ``name``; a module that is missing, or that raises while it is
+    imported, ends the command (exit code 2) with one line naming it."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (name == missing or name.startswith(missing + ".")):
+            raise CommandError(
+                EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: no module named {missing!r}"
+            ) from None
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: ModuleNotFoundError: {exc}"
+        ) from None
+    except (Exception, SystemExit) as exc:  # the module's own code raised (or exited)
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
 def import_modules(names: Sequence[str]) -> None:
     """``--import``: modules that define or register what a flow or job document names
     (loading never imports anything by itself)."""
@@ -110,46 +156,152 @@ def import_modules(names: Sequence[str]) -> None:
         return
     _importable_here()
     for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            raise CommandError(
-                EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: {type(exc).__name__}: {exc}"
-            ) from None
+        _import(name)
+
+
+_MISSING = object()
+
+
+def _attribute(found: Any, part: str, where: str) -> Any:
+    """``found.part``, or a CommandError naming ``where`` and the missing attribute
+    (with the nearest names ``found`` has, if some are close)."""
+    value = getattr(found, part, _MISSING)
+    if value is not _MISSING:
+        return value
+    names = [name for name in dir(found) if not name.startswith("_")]
+    close = difflib.get_close_matches(part, names, n=3, cutoff=0.75)
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    raise CommandError(EXIT_BAD_ARGUMENTS, f"{where} has no attribute {part!r}{hint}")
+
+
+def _flow_by_import_path(spec: str) -> Flow:
+    """``MODULE:FLOW``: a Flow, or a function (or class) returning one when called
+    with no arguments."""
+    from routilux.flow import Flow
+
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute or any(not p for p in attribute.split(".")):
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS,
+            f"the flow must be MODULE:FLOW or a FILE.json, not {_quote(spec)}",
+        )
+    _importable_here()
+    found = _import(module_name)
+    walked: list[str] = []
+    for part in attribute.split("."):
+        where = f"{module_name}:{'.'.join(walked)}" if walked else f"module {module_name!r}"
+        found = _attribute(found, part, where)
+        walked.append(part)
+    if isinstance(found, Flow):
+        return found
+    if not callable(found):
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS,
+            f"{spec} is {type(found).__name__}, not a Flow (nor a function returning one)",
+        )
+    try:
+        made = found()
+    except (Exception, SystemExit) as exc:  # the function making the flow raised
+        raise CommandError(EXIT_BAD_ARGUMENTS, f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(made, Flow):
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"{spec}() returned {type(made).__name__}, not a Flow"
+        )
+    return made
+
+
+def _is_flow_file(spec: str) -> bool:
+    return spec.lower().endswith(".json") and (Path(spec).exists() or ":" not in spec)
+
+
+def _flow_from_file(spec: str) -> Flow:
+    """A flow saved with ``flow.save`` at ``spec``."""
+    from routilux.flow import Flow
+
+    path = Path(spec)
+    if not path.exists():
+        raise CommandError(EXIT_BAD_ARGUMENTS, f"no flow file {spec}")
+    if not path.is_file():
+        raise CommandError(EXIT_BAD_ARGUMENTS, f"{spec} is not a file (a flow saved as JSON)")
+    try:
+        return Flow.load(spec)
+    except (RoutiluxError, OSError) as exc:
+        # Loading names the file; reading may not.
+        message = str(exc) if isinstance(exc, RoutiluxError) else f"cannot read {spec}: {exc}"
+        if "is not imported" in message:
+            message += " (name the module that defines it with --import MODULE)"
+        raise CommandError(EXIT_BAD_ARGUMENTS, message) from None
+    except Exception as exc:  # whatever else a damaged file makes the loader raise
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"cannot load {spec}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def load_flow(spec: str, imports: Sequence[str] = ()) -> Flow:
     """The flow named by ``MODULE:FLOW`` (a Flow, or a function returning one), or
-    saved at ``spec`` if it is a path ending in ``.json`` that exists."""
-    from routilux.flow import Flow
-    from routilux.runtimes.redis import flow_from_path
-
+    saved at ``spec`` if it is a path ending in ``.json``. Anything that keeps it from
+    being loaded ends the command (exit code 2) with one line saying why."""
     import_modules(imports)
-    if spec.endswith(".json") and (Path(spec).is_file() or ":" not in spec):
-        if not Path(spec).is_file():
-            raise CommandError(EXIT_BAD_ARGUMENTS, f"no flow file {spec}")
-        try:
-            return Flow.load(spec)
-        except (RoutiluxError, OSError) as exc:
-            # Loading names the file; reading may not.
-            message = str(exc) if isinstance(exc, RoutiluxError) else f"cannot read {spec}: {exc}"
-            if "is not imported" in message:
-                message += " (name the module that defines it with --import MODULE)"
-            raise CommandError(EXIT_BAD_ARGUMENTS, message) from None
-    _importable_here()
+    if _is_flow_file(spec):
+        return _flow_from_file(spec)
     try:
-        return flow_from_path(spec)
-    except ConfigurationError as exc:
-        raise CommandError(EXIT_BAD_ARGUMENTS, f"cannot load the flow {spec}: {exc}") from None
-    except Exception as exc:  # the module or the function making the flow raised
+        return _flow_by_import_path(spec)
+    except CommandError as exc:
+        raise CommandError(exc.code, f"cannot load the flow {spec}: {exc}") from None
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+        netloc = f"{user}:***@{host}{port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def redis_client(url: str, option: str = "--redis") -> Any:
+    """A redis-py client for ``url`` (connecting lazily), or a CommandError (exit
+    code 2): redis-py is missing, or ``url`` is not a Redis URL."""
+    try:
+        import redis
+    except ImportError:
         raise CommandError(
-            EXIT_BAD_ARGUMENTS, f"cannot load the flow {spec}: {type(exc).__name__}: {exc}"
+            EXIT_BAD_ARGUMENTS, "this command needs redis-py: pip install 'routilux[redis]'"
+        ) from None
+    try:
+        return redis.Redis.from_url(url)
+    except ValueError as exc:
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"{option} {redact(url)} is not a Redis URL: {exc}"
+        ) from None
+
+
+def _probe(store: Any, url: str) -> None:
+    """Reach a Redis store's server now: one that cannot be reached is a store that
+    cannot be opened (rather than a job that fails at its first checkpoint)."""
+    ping = getattr(getattr(store, "_client", None), "ping", None)
+    if not callable(ping):
+        return
+    try:
+        ping()
+    except Exception as exc:
+        close_store(store)
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS,
+            f"cannot open the store {redact(url)}: {type(exc).__name__}: {exc}",
         ) from None
 
 
 def open_store(url: str, prefix: str = "routilux", *, create: bool = False) -> JobStore:
     """The store at ``sqlite:PATH`` or ``redis://HOST:PORT/DB`` (``rediss://`` and
-    ``unix://`` too). Without ``create``, a SQLite file must exist."""
+    ``unix://`` too). Without ``create``, a SQLite file must exist. A Redis server is
+    reached at once."""
     try:
         if url.startswith("sqlite:"):
             from routilux.stores import SQLiteStore
@@ -170,11 +322,16 @@ def open_store(url: str, prefix: str = "routilux", *, create: bool = False) -> J
                     EXIT_BAD_ARGUMENTS,
                     "the Redis store needs redis-py: pip install 'routilux[redis]'",
                 ) from None
-            return RedisStore(url, prefix=prefix)
+            store = RedisStore(url, prefix=prefix)
+            _probe(store, url)
+            return store
     except RoutiluxError as exc:
-        raise CommandError(EXIT_BAD_ARGUMENTS, f"cannot open the store {url}: {exc}") from None
+        raise CommandError(
+            EXIT_BAD_ARGUMENTS, f"cannot open the store {redact(url)}: {exc}"
+        ) from None
     raise CommandError(
-        EXIT_BAD_ARGUMENTS, f"--store must be sqlite:PATH or redis://HOST:PORT/DB, not {url!r}"
+        EXIT_BAD_ARGUMENTS,
+        f"--store must be sqlite:PATH or redis://HOST:PORT/DB, not {_quote(redact(url))}",
     )
 
 
@@ -189,14 +346,14 @@ def close_store(store: Any) -> None:
 
 
 class Output:
-    """Standard output: rich when it is installed (colours on a terminal), plain lines
-    otherwise. Tables are laid out the same either way: columns two spaces apart."""
+    """Standard output: styled by rich on a terminal (when rich is installed), plain
+    lines otherwise (a file or a pipe never gets escape codes, nor lines cut to a
+    width). Tables are laid out the same either way: columns two spaces apart."""
 
     def __init__(self, file: Any = None) -> None:
         self.file = file if file is not None else sys.stdout
-        self.console = rich_console(self.file)
-        if self.console is not None and not self.console.is_terminal:
-            self.console.width = max(self.console.width, 200)
+        console = rich_console(self.file) if _isatty(self.file) else None
+        self.console = console if console is not None and console.is_terminal else None
 
     def line(self, text: str = "", style: str | None = None) -> None:
         if self.console is None:
@@ -209,34 +366,42 @@ class Output:
     def table(
         self, headers: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()
     ) -> None:
-        """A table; the columns whose indexes are in ``right`` are right-aligned."""
-        if self.console is None:
-            widths = [
-                max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)
-            ]
-            for cells in (headers, *rows):
-                padded = [
-                    str(cell).rjust(width) if index in right else str(cell).ljust(width)
-                    for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-                ]
-                print("  ".join(padded).rstrip(), file=self.file)
-            self.file.flush()
-            return
-        from rich.table import Table
+        """A table; the columns whose indexes are in ``right`` are right-aligned.
 
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="right" if index in right else "left", no_wrap=True)
-        for cells in rows:
-            table.add_row(*(str(cell) for cell in cells))
-        if self.console.is_terminal:
-            self.console.print(table)
-            return
-        with self.console.capture() as captured:
-            self.console.print(table)
-        for text in captured.get().splitlines():  # without rich's padding at line ends
-            print(text.rstrip(), file=self.file)
-        self.file.flush()
+        Laid out here, not by rich: every cell is printed whole, however long (a table
+        fitted to a width would cut job ids or drop whole columns); the header is bold
+        on a terminal."""
+        cells = [[str(cell) for cell in headers], *([str(cell) for cell in row] for row in rows)]
+        widths = [max(map(_width, column)) for column in zip(*cells, strict=True)]
+        lines = [
+            "  ".join(
+                _pad(cell, width, index in right)
+                for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in cells
+        ]
+        self.line(lines[0], style="bold")
+        for text in lines[1:]:
+            self.line(text)
+
+
+def _width(text: str) -> int:
+    """The columns ``text`` takes on a terminal (wide characters take two)."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        0
+        if unicodedata.combining(char)
+        else 2
+        if unicodedata.east_asian_width(char) in ("W", "F")
+        else 1
+        for char in text
+    )
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    padding = " " * (width - _width(text))
+    return padding + text if right else text + padding
 
 
 _STATUS_STYLES = {
@@ -251,6 +416,11 @@ def status_style(status: str) -> str | None:
     return _STATUS_STYLES.get(status)
 
 
+#: How much of an error's message its headline shows when its traceback (which ends
+#: with the whole message) is printed under it.
+HEADLINE_WIDTH = 200
+
+
 def print_errors(out: Output, errors: Sequence[dict[str, Any]], tracebacks: bool) -> None:
     """``errors`` of a job, newest last, at most :data:`MAX_ERRORS` of them."""
     if not errors:
@@ -263,12 +433,22 @@ def print_errors(out: Output, errors: Sequence[dict[str, Any]], tracebacks: bool
         where = str(error.get("routine_id") or "-")
         if error.get("slot"):
             where += f", slot {error['slot']}"
+        trace = str(error.get("traceback") or "").rstrip()
+        message = str(error.get("error"))
+        lines = message.splitlines() or [""]
+        if tracebacks and trace:
+            # The traceback ends with the whole message: one line of it is enough here.
+            first = lines[0]
+            if len(lines) > 1 or len(first) > HEADLINE_WIDTH:
+                first = first[: HEADLINE_WIDTH - 1] + "…"
+            lines = [first]
         out.line(
             f"  {where} (strategy {error.get('strategy')}, attempt {error.get('attempt')}): "
-            f"{error.get('error_type')}: {error.get('error')}",
+            f"{error.get('error_type')}: {lines[0]}",
             style="red",
         )
-        trace = str(error.get("traceback") or "").rstrip()
+        for text in lines[1:]:
+            out.line(f"    {text}", style="red")
         if tracebacks and trace:
             for text in trace.splitlines():
                 out.line(f"    {text}")
@@ -347,18 +527,78 @@ def _engine_log() -> Iterator[None]:
         engine.removeHandler(handler)
 
 
+class Run(NamedTuple):
+    """What :func:`run_watched` returns."""
+
+    job: JobState
+    #: The run's counters.
+    watch: Watch
+    #: Ctrl-C cancelled the job.
+    interrupted: bool
+
+
+#: The reason recorded with a job cancelled by Ctrl-C.
+INTERRUPT_REASON = "interrupted (Ctrl-C)"
+
+
+def _cancel_interrupted(flow: Flow, job: JobState) -> None:
+    """Cancel ``job`` (on its own thread: the signal may have come while the main
+    thread held the job's lock), then say so."""
+    try:
+        flow.cancel(job, INTERRUPT_REASON)
+    except RoutiluxError:  # it ended meanwhile
+        return
+    print(
+        f"routilux: interrupted: job {job.job_id} cancelled; its running handlers finish "
+        "(Ctrl-C again to quit at once)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+@contextlib.contextmanager
+def _interrupt_cancels(flow: Flow, watch: Watch) -> Iterator[threading.Event]:
+    """While the block runs the watched job: a first Ctrl-C cancels the job (its
+    running handlers finish, the store records it cancelled, the block returns); a
+    second one, or one before the job started, interrupts as usual. Yields the event
+    set by the first one. Only in the main thread (where signal handlers run)."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        job = watch.job_state
+        if interrupted.is_set() or job is None or job.status not in ("pending", "running"):
+            raise KeyboardInterrupt
+        interrupted.set()
+        threading.Thread(
+            target=_cancel_interrupted, args=(flow, job), name="routilux-interrupt", daemon=True
+        ).start()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_watched(
     flow: Flow, start: Callable[[JobStore], JobState], *, store: JobStore, live: bool
-) -> tuple[JobState, Watch]:
+) -> Run:
     """Run ``start(watched_store)`` (which starts a run of a job on ``flow`` through
-    that store and waits for it), with the live view on a terminal; returns the job and
-    the watch, which holds the run's counters."""
+    that store and waits for it), with the live view on a terminal; returns the job,
+    the watch, which holds the run's counters, and whether Ctrl-C cancelled the job."""
     watch = Watch(flow)
     watched = WatchingStore(store, watch.attach)
     console = _stderr_console(live)
-    with _engine_log(), _maybe_live(watch, console):
+    with (
+        _engine_log(),
+        _interrupt_cancels(flow, watch) as interrupted,
+        _maybe_live(watch, console),
+    ):
         job = start(watched)
-    return job, watch
+    return Run(job, watch, interrupted.is_set())
 
 
 def run_errors(watch: Watch, job: JobState) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from routilux._cli_common import (
     EXIT_BAD_ARGUMENTS,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     CommandError,
     Output,
@@ -123,11 +125,13 @@ def _list(store: JobStore, arguments: argparse.Namespace) -> int:
         ids = store.unfinished_job_ids(arguments.flow_id)
     out = Output()
     rows = []
+    unreadable = []
     for job_id in ids:
         try:
             job = store.load(job_id)
         except Exception as exc:  # one damaged job does not hide the others
-            rows.append([job_id, "?", f"unreadable: {exc}", "", "", ""])
+            rows.append([job_id, "?", "unreadable", "", "", ""])
+            unreadable.append(f"{job_id}: {exc}")
             continue
         if job is None:  # finished and expired meanwhile
             continue
@@ -145,6 +149,10 @@ def _list(store: JobStore, arguments: argparse.Namespace) -> int:
         out.line("no jobs" if arguments.all else "no unfinished jobs")
         return EXIT_OK
     out.table(["job", "flow", "status", "pending", "errors", "updated"], rows, right=(3, 4))
+    if unreadable:
+        out.line("unreadable:", style="bold")
+        for text in unreadable:
+            out.line(f"  {text}", style="red")
     return EXIT_OK
 
 
@@ -234,13 +242,19 @@ def _continue(store: JobStore, flow: Any, arguments: argparse.Namespace) -> int:
         return job
 
     try:
-        job, watch = run_watched(flow, start, store=store, live=not arguments.no_live)
+        run = run_watched(flow, start, store=store, live=not arguments.no_live)
     except ConfigurationError as exc:  # the flow lacks what the job's pending work names
         raise CommandError(EXIT_BAD_ARGUMENTS, f"cannot {action} job {job_id}: {exc}") from None
     except JobStateError as exc:  # another process holds it
         raise CommandError(EXIT_FAILED, f"cannot {action} job {job_id}: {exc}") from None
-    print_summary(out, watch.snapshot(), job, run_errors(watch, job))
-    return exit_code(job.status)
+    job = run.job
+    print_summary(out, run.watch.snapshot(), job, run_errors(run.watch, job))
+    if job.status == "paused":  # paused again
+        out.line(
+            f"resume it with: routilux jobs resume {job.job_id} "
+            f"--store {shlex.quote(arguments.store)} --flow {shlex.quote(arguments.flow)}"
+        )
+    return EXIT_INTERRUPTED if run.interrupted else exit_code(job.status)
 
 
 def _cancel(store: JobStore, arguments: argparse.Namespace) -> int:

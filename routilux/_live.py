@@ -57,6 +57,8 @@ REFRESH_PER_SECOND = 4
 RATE_WINDOW = 3.0
 #: The last error of a routine is cut to this many characters.
 ERROR_WIDTH = 60
+#: The live view's routine column is at most this wide (longer ids are cut with "…").
+ROUTINE_WIDTH = 40
 
 INSTALL_HINT = "pip install 'routilux[cli]'"
 
@@ -359,12 +361,14 @@ def render_live(snapshot: Snapshot) -> Any:
     if snapshot.sampled is not None:
         caption = f"queued per routine: counted among the oldest {_count(snapshot.sampled)}"
     table = Table(caption=caption, box=box.SIMPLE_HEAD, caption_justify="left")
-    table.add_column("routine", no_wrap=True)
-    table.add_column("done", justify="right")
-    table.add_column("queued", justify="right")
-    table.add_column("failed", justify="right")
-    table.add_column("rate", justify="right")
-    table.add_column("last error", overflow="ellipsis", no_wrap=True, style="red")
+    # On a narrow terminal the routine and the last error give way (cut with "…"); the
+    # counts never do (rich drops the columns it cannot fit otherwise).
+    table.add_column("routine", overflow="ellipsis", max_width=ROUTINE_WIDTH)
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("queued", justify="right", no_wrap=True)
+    table.add_column("failed", justify="right", no_wrap=True)
+    table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("last error", overflow="ellipsis", style="red")
     plus = "+" if snapshot.sampled is not None else ""
     for row in snapshot.rows:
         table.add_row(

@@ -6,12 +6,15 @@ live view (``tests/test_live.py``), found by import path as ``cli_app:NAME``.
 ``"continue"`` it goes on), ``ledger`` collects the totals. A ``pause_at`` amount
 makes ``price`` pause the job when it sees it. ``loader`` is the crash flow: its
 ``load`` handler kills the process (like kill -9) at ``n == CLI_APP_CRASH_AT`` (an
-environment variable).
+environment variable). ``gate`` waits at each record for a byte on standard input (for
+Ctrl-C); ``long_names``, ``big`` and ``noisy`` have ids, graphs and errors too long
+for a line, a pipe and a message.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
@@ -130,4 +133,79 @@ def broken() -> Flow:
     raise RuntimeError("cannot build this flow")
 
 
+def broken_in_lines() -> Flow:
+    raise RuntimeError("cannot build this flow:\nthe second line says why")
+
+
 not_a_flow = 42
+
+
+#: A routine id longer than any terminal is wide.
+LONG_ID = "stage-" + "r" * 150
+
+
+def long_names() -> Flow:
+    """Ids longer than a line, and wide (CJK) characters."""
+    flow = Flow("flüsse-" + "long" * 40)
+    flow.add_routine(Feed(), LONG_ID)
+    flow.add_routine(Loader(), "sink 日本")
+    flow.connect(LONG_ID, "record", "sink 日本", "input")
+    return flow
+
+
+def big() -> Flow:
+    """A flow whose summary is longer than a pipe holds (64 KiB)."""
+    flow = Flow("big")
+    flow.add_routine(Feed(), "feed")
+    for n in range(5000):
+        flow.add_routine(Loader(), f"loader-{n}")
+        flow.connect("feed", "record", f"loader-{n}", "input")
+    return flow
+
+
+class Noisy(Routine):
+    """Fails with a long message of several lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.fail)
+
+    def fail(self, n: int) -> None:
+        raise RuntimeError(f"record {n} is bad:\n" + "x" * 5000 + "\nthe last line")
+
+
+def noisy(on_error: str = "stop") -> Flow:
+    flow = Flow("noisy")
+    flow.add_routine(Feed(), "feed")
+    noisy = Noisy()
+    strategy = ErrorStrategy.STOP if on_error == "stop" else ErrorStrategy.CONTINUE
+    noisy.set_error_handler(ErrorHandler(strategy=strategy))
+    flow.add_routine(noisy, "noisy")
+    flow.connect("feed", "record", "noisy", "input")
+    return flow
+
+
+def lenient_noisy() -> Flow:
+    return noisy(on_error="continue")
+
+
+class Gate(Routine):
+    """Says ``gate N`` on standard error, then waits for one byte on standard input
+    (read from the file descriptor: no lock a thread could hold at exit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.wait)
+
+    def wait(self, n: int) -> None:
+        print(f"gate {n}", file=sys.stderr, flush=True)
+        os.read(0, 1)
+
+
+def gate() -> Flow:
+    """The Ctrl-C flow: each record waits at the gate for a byte on standard input."""
+    flow = Flow("gate")
+    flow.add_routine(Feed(), "feed")
+    flow.add_routine(Gate(), "gate")
+    flow.connect("feed", "record", "gate", "input")
+    return flow

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import re
+import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -151,6 +153,8 @@ def test_a_paused_job_exits_3_and_says_how_to_resume_it(
         ("{bad", "--params is not valid JSON: Expecting property name"),
         ("[1, 2]", "--params must be a JSON object ({...}), not list"),
         ('"text"', "--params must be a JSON object ({...}), not str"),
+        ("null", "--params must be a JSON object ({...}), not NoneType"),
+        ("[" * 100_000 + "]" * 100_000, "--params is not valid JSON: nested too deeply"),
     ],
 )
 def test_params_must_be_a_json_object(
@@ -159,16 +163,22 @@ def test_params_must_be_a_json_object(
     code, out, err = cli(capsys, "run", "cli_app:orders", "--params", params)
     assert (code, out) == (2, "")
     assert err.startswith(f"routilux: {message}")
+    assert err.count("\n") == 1 and len(err) < 300  # the text is quoted, cut
 
 
 @pytest.mark.parametrize(
     ("flow", "message"),
     [
-        ("cli_app:nothing", "'cli_app:nothing' names NoneType, not a Flow"),
-        ("cli_app:not_a_flow", "'cli_app:not_a_flow' names int, not a Flow"),
-        ("no_such_module_here:flow", "cannot import 'no_such_module_here'"),
-        ("cli_app", "expected MODULE:FLOW, not 'cli_app'"),
+        ("cli_app:nothing", "module 'cli_app' has no attribute 'nothing'"),
+        ("cli_app:ordrs", "module 'cli_app' has no attribute 'ordrs' (did you mean 'orders'?)"),
+        ("cli_app:orders.items", "cli_app:orders has no attribute 'items'"),
+        ("cli_app:not_a_flow", "cli_app:not_a_flow is int, not a Flow"),
+        ("cli_app:Source", "cli_app:Source() returned Source, not a Flow"),
+        ("no_such_module_here:flow", "cannot import 'no_such_module_here': no module named"),
+        ("cli_app", "the flow must be MODULE:FLOW or a FILE.json, not 'cli_app'"),
+        ("cli_app:", "the flow must be MODULE:FLOW or a FILE.json, not 'cli_app:'"),
         ("cli_app:broken", "RuntimeError: cannot build this flow"),
+        ("cli_app:broken_in_lines", "cannot build this flow: the second line says why"),
         ("missing.json", "no flow file missing.json"),
     ],
 )
@@ -179,6 +189,29 @@ def test_a_flow_that_cannot_be_loaded_exits_2(
         code, out, err = cli(capsys, subcommand, flow)
         assert (code, out) == (2, "")
         assert err.startswith("routilux: ") and message in err
+        assert err.count("\n") == 1  # one line, no traceback
+    # The worker finds its flow the same way (before it reaches for Redis).
+    code, out, err = cli(capsys, "worker", flow, "--redis", "redis://127.0.0.1:1/0")
+    assert (code, out) == (2, "") and message in err and err.count("\n") == 1
+
+
+def test_a_damaged_or_misnamed_flow_file_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text('{"format": "routilux.flow", ')
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    foreign = tmp_path / "list.json"
+    foreign.write_text("[1, 2]")
+    for path, message in (
+        (damaged, "is not valid JSON"),
+        (folder, f"{folder} is not a file"),
+        (foreign, "must be a JSON object, not list"),
+    ):
+        code, out, err = cli(capsys, "run", str(path))
+        assert (code, out) == (2, ""), err
+        assert message in err and err.count("\n") == 1
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -214,6 +247,144 @@ def test_run_in_a_subprocess() -> None:
     bad = command("run", "cli_app:orders", "--params", "nope")
     assert (bad.returncode, bad.stdout) == (2, "")
     assert "routilux: --params is not valid JSON" in bad.stderr
+    # Output that is not a terminal gets no escape codes, whatever the environment asks.
+    coloured = command(
+        "run", "cli_app:orders", "--params", ORDERS, env={"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"}
+    )
+    assert coloured.returncode == 0 and coloured.stderr == ""
+    assert "\x1b" not in coloured.stdout and table(coloured.stdout)["price"] == ["4", "0", "0"]
+
+
+def test_tables_print_every_cell_whole(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Output that is not a terminal is never fitted to a width: rich dropped the count
+    columns of a routine with a long id, and cut job ids in `jobs list`."""
+    store = f"sqlite:{tmp_path / 'jobs.db'}"
+    code, out, _ = cli(capsys, "run", "cli_app:long_names", "--params", '{"count": 2}')
+    assert code == 0
+    lines = out.splitlines()
+    width = len(cli_app.LONG_ID)
+    assert lines[1:4] == [
+        "routine".ljust(width) + "  ran  queued  failed  last error",
+        cli_app.LONG_ID + "    1       0       0",
+        # Columns line up on a terminal: a CJK character takes two columns.
+        "sink 日本".ljust(width - 2) + "    2       0       0",
+    ]
+    assert "\x1b" not in out
+    code, out, _ = cli(capsys, "run", "cli_app:long_names", "--store", store, "--params", "{}")
+    job_id = job_id_of(out)
+    code, out, _ = cli(capsys, "jobs", "list", "--store", store, "--all")
+    assert code == 0
+    assert out.splitlines()[1].split()[:3] == [job_id, cli_app.long_names().flow_id, "completed"]
+
+
+def test_a_long_error_message_is_shown_once_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "run", "cli_app:noisy", "--params", '{"count": 1}')
+    assert code == 1
+    lines = out.splitlines()
+    headline = lines[lines.index("errors (1):") + 1]
+    # One line of the message: the traceback under it ends with all of it.
+    assert headline.startswith("  noisy, slot input (strategy stop, attempt 0): RuntimeError: ")
+    assert headline.endswith("record 0 is bad:…")
+    assert lines[-3:] == [
+        "    RuntimeError: record 0 is bad:",
+        "    " + "x" * 5000,
+        "    the last line",
+    ]
+    # Without a traceback (the job went on), the whole message, its lines indented.
+    code, out, _ = cli(capsys, "run", "cli_app:lenient_noisy", "--params", '{"count": 1}')
+    assert code == 0 and "Traceback" not in out
+    lines = out.splitlines()
+    assert lines[lines.index("errors (1):") + 1].endswith("RuntimeError: record 0 is bad:")
+    assert lines[-2:] == ["    " + "x" * 5000, "    the last line"]
+    assert table(out)["noisy"][:3] == ["1", "0", "1"]
+
+
+def test_text_the_output_cannot_encode_is_escaped() -> None:
+    done = command("graph", "cli_app:long_names", env={"PYTHONIOENCODING": "ascii"})
+    assert (done.returncode, done.stderr) == (0, "")
+    assert 'n1["sink \\u65e5\\u672c"]' in done.stdout
+    done = command("run", "cli_app:long_names", env={"PYTHONIOENCODING": "ascii"})
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "sink \\u65e5\\u672c" in done.stdout
+
+
+def test_output_closed_by_its_reader_ends_quietly() -> None:
+    """`routilux run ... | head -1`: no BrokenPipeError traceback, exit code 141."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routilux", "run", "cli_app:big", "--params", '{"count": 1}'],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert " of flow 'big': completed in " in process.stdout.readline()
+    process.stdout.close()  # the summary is longer than the pipe holds: the writer waits
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == ""
+    process.stderr.close()
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_ctrl_c_cancels_the_job_and_exits_130(tmp_path: Path, strategy: str) -> None:
+    """A first Ctrl-C cancels the job (the running handler finishes; the store records
+    it cancelled), prints the summary and exits 130."""
+    path = tmp_path / "jobs.db"
+    arguments = ["run", "cli_app:gate", "--params", '{"count": 3}', "--store", f"sqlite:{path}"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routilux", *arguments, "--strategy", strategy],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=HERE,
+    )
+    read_until(process, b"gate ")  # a handler waits at the gate
+    process.send_signal(signal.SIGINT)
+    notice = read_until(process, b"routilux: interrupted")
+    assert b"cancelled; its running handlers finish (Ctrl-C again to quit at once)" in notice
+    # The waiting handlers go on, and finish.
+    out, err = process.communicate(input=b"\n" * 3, timeout=60)
+    assert process.returncode == 130, err
+    assert re.match(rf"job {UUID} of flow 'gate': cancelled in", out.decode())
+    assert b"Traceback" not in err
+    reader = SQLiteStore(path)
+    (job_id,) = reader.job_ids()
+    job = reader.load(job_id)
+    assert job is not None and job.status == "cancelled" and job.pending_tasks == []
+    assert job.routine_states["_cancellation"] == {"reason": "interrupted (Ctrl-C)"}
+    assert reader.unfinished_job_ids() == []
+    reader.close()
+
+
+def test_a_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routilux", "run", "cli_app:gate", "--params", '{"count": 2}'],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=HERE,
+    )
+    read_until(process, b"gate ")
+    process.send_signal(signal.SIGINT)
+    read_until(process, b"routilux: interrupted")
+    process.send_signal(signal.SIGINT)  # the handler still waits (stdin stays open)
+    assert process.wait(timeout=60) == 130
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read() == b""  # no summary: it quit without waiting
+    assert process.stderr.read().decode().splitlines()[-1] == "routilux: interrupted"
+    for stream in (process.stdin, process.stdout, process.stderr):
+        assert stream is not None
+        stream.close()
+
+
+def read_until(process: subprocess.Popen[bytes], prefix: bytes) -> bytes:
+    """Read the process's standard error up to a line starting with ``prefix``."""
+    assert process.stderr is not None
+    while True:
+        line = process.stderr.readline()
+        assert line, f"the process ended before a line starting with {prefix!r}"
+        if line.startswith(prefix):
+            return line
 
 
 def test_the_console_script_imports_flows_from_the_current_directory() -> None:
@@ -312,6 +483,10 @@ def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
     warning = "warning: slot 'input' of routine 'ledger' is not connected\n"
     assert cli(capsys, "validate", "cli_app:miswired") == (0, warning + "ok (1 warning)\n", "")
     assert cli(capsys, "validate", "cli_app:miswired", "--strict") == (1, warning, "")
+    # An entry routine the flow does not have is a bad argument, as for `run`.
+    code, out, err = cli(capsys, "validate", "cli_app:orders", "--entry", "nowhere")
+    assert (code, out) == (2, "")
+    assert "flow 'orders' has no routine 'nowhere' (it has 'source', 'price', 'ledger')" in err
     code, out, _ = cli(capsys, "validate", "cli_app:orders", "--entry", "ledger")
     assert code == 1
     assert out.splitlines() == [
@@ -466,6 +641,10 @@ def test_jobs_resume(capsys: pytest.CaptureFixture[str], jobs: Jobs) -> None:
         "is running, not paused; if the process that ran it died, use `routilux jobs recover`"
         in err
     )
+    code, _, err = cli(
+        capsys, "jobs", "resume", "no-such-job", "--store", jobs.store, "--flow", "cli_app:orders"
+    )
+    assert code == 1 and "has no job no-such-job" in err and err.count("\n") == 1
 
 
 def test_jobs_recover(capsys: pytest.CaptureFixture[str], jobs: Jobs) -> None:
@@ -559,6 +738,116 @@ def test_jobs_store_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert cli(capsys, "run", "cli_app:orders", "--store", empty)[0] == 0
     code, out, _ = cli(capsys, "jobs", "list", "--store", empty)
     assert (code, out) == (0, "no unfinished jobs\n")
+
+
+def test_jobs_list_names_the_unreadable_jobs(
+    capsys: pytest.CaptureFixture[str], jobs: Jobs
+) -> None:
+    with sqlite3.connect(jobs.path) as connection:
+        connection.execute("UPDATE jobs SET snapshot = '{oops' WHERE job_id = ?", (jobs.paused,))
+    connection.close()
+    code, out, _ = cli(capsys, "jobs", "list", "--store", jobs.store)
+    assert code == 0
+    lines = out.splitlines()
+    rows = rows_of("\n".join(lines[: lines.index("unreadable:")]))
+    assert rows[jobs.paused] == ["?", "unreadable"]
+    assert rows[jobs.crashed][:2] == ["loader", "running"]
+    (reason,) = lines[lines.index("unreadable:") + 1 :]
+    assert reason.startswith(f"  {jobs.paused}: cannot load job '{jobs.paused}'")
+    assert "not valid JSON" in reason
+    code, _, err = cli(capsys, "jobs", "show", jobs.paused, "--store", jobs.store)
+    assert code == 1 and err.count("\n") == 1 and "not valid JSON" in err
+
+
+def test_a_resumed_job_that_pauses_again_says_how_to_resume_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = f"sqlite:{tmp_path / 'jobs.db'}"
+    params = json.dumps({"amounts": [10, 25.5, 25.5], "pause_at": 25.5})
+    code, out, _ = cli(capsys, "run", "cli_app:orders", "--params", params, "--store", store)
+    assert code == 3
+    job_id = job_id_of(out)
+    code, out, _ = cli(
+        capsys, "jobs", "resume", job_id, "--store", store, "--flow", "cli_app:orders"
+    )
+    assert code == 3 and "of flow 'orders': paused in" in out
+    assert out.splitlines()[-1] == (
+        f"resume it with: routilux jobs resume {job_id} --store {store} --flow cli_app:orders"
+    )
+    code, out, _ = cli(
+        capsys, "jobs", "resume", job_id, "--store", store, "--flow", "cli_app:orders"
+    )
+    assert code == 0 and "of flow 'orders': completed in" in out
+
+
+def test_a_redis_store_that_cannot_be_reached_cannot_be_opened(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Refused before the job runs (it failed at its first checkpoint, with pages of
+    tracebacks), naming the store without its password."""
+    url = "redis://:secret@127.0.0.1:1/0"
+    for arguments in (["run", "cli_app:orders"], ["jobs", "list"], ["jobs", "show", "some-id"]):
+        code, out, err = cli(capsys, *arguments, "--store", url)
+        assert (code, out) == (2, ""), arguments
+        assert err.startswith("routilux: cannot open the store redis://:***@127.0.0.1:1/0: ")
+        assert "Connection refused" in err or "Error" in err
+        assert err.count("\n") == 1 and "secret" not in err
+
+
+def test_redis_commands_refuse_bad_arguments_and_say_when_redis_is_away(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    away = "redis://:secret@127.0.0.1:1/0"
+    for arguments in (
+        ["worker", "cli_app:orders"],
+        ["stats", "orders"],
+        ["cancel", "some-id"],
+        ["pause", "some-id"],
+    ):
+        code, out, err = cli(capsys, *arguments, "--redis", "localhost:6379")
+        assert (code, out) == (2, ""), arguments
+        assert err.startswith("routilux: --redis localhost:6379 is not a Redis URL")
+        code, out, err = cli(capsys, *arguments, "--redis", away)
+        assert (code, out) == (1, ""), arguments
+        assert err.startswith("routilux: cannot reach Redis at redis://:***@127.0.0.1:1/0: ")
+        assert err.count("\n") == 1 and "secret" not in err
+    code, _, err = cli(capsys, "worker", "cli_app:orders", "--redis", away, "--concurrency", "0")
+    assert code == 2 and err == "routilux: concurrency must be an int >= 1, not 0\n"
+    code, _, err = cli(capsys, "stats", "orders", "--redis", away, "--prefix", "")
+    assert code == 2 and "prefix must be a non-empty str" in err
+
+
+def test_a_worker_serves_a_flow_saved_as_json(redis_url: str, tmp_path: Path) -> None:
+    from routilux.runtimes.redis import RedisRuntime
+
+    prefix = store_prefix(tmp_path)
+    path = tmp_path / "orders.json"
+    cli_app.orders().save(path)
+    arguments = ["worker", str(path), "--import", "cli_app", "--redis", redis_url]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "routilux", *arguments, "--prefix", prefix, "--concurrency", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=HERE,
+    )
+    assert worker.stdout is not None
+    try:
+        assert "serving flow 'orders'" in worker.stdout.readline()
+        flow = cli_app.orders()
+        runtime = RedisRuntime(redis_url, prefix=prefix)
+        flow.runtime = runtime
+        try:
+            job = flow.execute("source", {"amounts": [1, 2]})
+        finally:
+            runtime.shutdown()
+        assert job.status == "completed", job.errors
+        assert sorted(job.get_channel().get("ledger")) == [[0, 1.2], [1, 2.4]]
+    finally:
+        worker.terminate()
+        out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, out
+    assert "stopped" in out
 
 
 # -- jobs in a Redis store ------------------------------------------------------------------

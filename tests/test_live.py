@@ -280,3 +280,22 @@ def test_the_watching_store_hands_everything_to_its_store(tmp_path: Path) -> Non
     assert resumed.status == "completed" and started == [job, resumed]
     assert store.load(job.job_id).status == "completed"  # type: ignore[union-attr]
     inner.close()
+
+
+def test_the_counts_keep_their_columns_on_a_narrow_terminal() -> None:
+    """A routine id wider than the terminal is cut (rich dropped the count columns
+    instead, leaving only the ids)."""
+    flow = cli_app.long_names()
+    watch = Watch(flow)
+    flow.store = WatchingStore(MemoryStore(), watch.attach)
+    assert flow.execute(cli_app.LONG_ID, {"count": 3}).status == "completed"
+    screen = io.StringIO()
+    Console(file=screen, width=60, highlight=False).print(_live.render_live(watch.snapshot()))
+    lines = screen.getvalue().splitlines()
+    header = next(line for line in lines if "routine" in line)
+    for name in ("done", "queued", "failed", "rate"):
+        assert name in header
+    # (The sink's id is wrapped or not, as the width of the rate leaves room.)
+    assert re.search(r"^  stage-r[r…]*…\s+1\s+0\s+0\s+[\d,.]+/s", "\n".join(lines), re.M)
+    assert re.search(r"^  sink( 日本)?\s+3\s+0\s+0\s+[\d,.]+/s", "\n".join(lines), re.M)
+    assert all(len(line) <= 60 for line in lines)
