@@ -7,14 +7,17 @@ activation (or per batch of the sequential strategy's fast path) and once per jo
 start and settle. Nothing else is looked at while they are false.
 
 The flags are recomputed here whenever a receiver is connected to or disconnected from
-a lifecycle signal (:class:`LifecycleSignal`, the signals of :mod:`routilux.signals`)
-and whenever tracing is switched on or off (:mod:`routilux.tracing`). They are plain
-attributes read without a lock: a receiver connected while a job runs is seen from its
-next activation (or batch) on.
+a lifecycle signal (:class:`LifecycleSignal`, the signals of :mod:`routilux.signals`),
+whenever tracing is switched on or off (:mod:`routilux.tracing`) and whenever a traced
+job run starts or settles (a run traced when it started stays observed until it
+settles, tracing switched off meanwhile or not). They are plain attributes read
+without a lock: a receiver connected while a job runs is seen from its next activation
+(or batch) on.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterable
@@ -36,6 +39,7 @@ __all__ = [
     "namespace",
     "refresh",
     "set_tracing",
+    "traced_run",
 ]
 
 #: The level of a signal about a whole job (started, settled).
@@ -53,10 +57,11 @@ class Hooks:
     observed (any receiver, tracing on, or tracing waiting for a tracer provider).
     ``tracing``: the tracer in use (``routilux._observe_trace.Tracing``), or None.
     ``pending``: tracing was switched on before a tracer provider was configured; each
-    job start checks again.
+    job start checks again. ``traced``: how many job runs that have a span have not
+    settled yet (their activations and their settle stay observed while tracing is off).
     """
 
-    __slots__ = ("activations", "jobs", "pending", "receivers", "tracing")
+    __slots__ = ("activations", "jobs", "pending", "receivers", "traced", "tracing")
 
     def __init__(self) -> None:
         self.activations = False
@@ -64,6 +69,7 @@ class Hooks:
         self.receivers = False
         self.tracing: Any = None
         self.pending: Any = None
+        self.traced = 0
 
 
 #: The flags the engine tests (one object for the whole process).
@@ -77,11 +83,11 @@ _lock = threading.RLock()
 class LifecycleSignal(NamedSignal):
     """A blinker signal of the job lifecycle (see :mod:`routilux.signals`).
 
-    It is blinker's :class:`~blinker.NamedSignal` with two differences: receivers are
-    called in the order they were first connected, and connecting or disconnecting a
+    It is blinker's :class:`~blinker.NamedSignal` with three differences: receivers are
+    called in the order they were first connected, connecting or disconnecting a
     receiver switches the engine's observation of its level (``"job"`` or
-    ``"activation"``) on or off. Routilux sends it itself; senders outside the engine
-    are not expected.
+    ``"activation"``) on or off, and a coroutine function cannot be connected.
+    Routilux sends it itself; senders outside the engine are not expected.
     """
 
     set_class = OrderedIdSet  # type: ignore[assignment]
@@ -94,6 +100,17 @@ class LifecycleSignal(NamedSignal):
         self._resolved: tuple[Any, ...] | bool | None = None
 
     def connect(self, receiver: Any, sender: Any = ANY, weak: bool = True) -> Any:
+        """Connect ``receiver`` as blinker does.
+
+        Raises:
+            TypeError: ``receiver`` is a coroutine function (the engine calls receivers,
+                it never awaits them).
+        """
+        if inspect.iscoroutinefunction(receiver):
+            raise TypeError(
+                f"{receiver!r} is a coroutine function: a receiver of {self.name!r} must "
+                "be a plain function (it is called, never awaited)"
+            )
         with _lock:
             try:
                 return super().connect(receiver, sender, weak)
@@ -200,8 +217,17 @@ def refresh() -> None:
                 else:
                     activation_level = True
         hooks.receivers = activation_level
-        hooks.activations = activation_level or hooks.tracing is not None
+        hooks.activations = activation_level or hooks.tracing is not None or hooks.traced > 0
         hooks.jobs = job_level or hooks.activations or hooks.pending is not None
+
+
+def traced_run(change: int) -> None:
+    """A job run with a span started (``+1``) or settled (``-1``): until it settles,
+    its activations are traced and its settle observed, even if tracing is switched off
+    meanwhile (its span must end)."""
+    with _lock:
+        hooks.traced += change
+        refresh()
 
 
 def set_tracing(tracing: Any, pending: Any = None) -> None:

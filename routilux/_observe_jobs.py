@@ -22,6 +22,7 @@ from contextvars import Context, Token
 from time import time
 from typing import TYPE_CHECKING, Any
 
+import routilux._observe as _observe
 import routilux.signals as signals
 from routilux._context import Frame, Held, SlotInfo, current_frame
 from routilux._observe import hooks
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from routilux.job_state import JobState
 
 __all__ = [
+    "MERGED_LINKS",
     "Attempt",
     "JobWatch",
     "activation_failed",
@@ -60,6 +62,12 @@ logger = logging.getLogger("routilux")
 
 # Taken only to make a job's watch, which two of its drivers may want at once.
 _making = threading.Lock()
+# Taken only to update the emitters merged into a slot's buffer (traced jobs only).
+_merging = threading.Lock()
+
+#: How many emitters' spans an activation of a merging slot links to, at most (the
+#: most recent ones).
+MERGED_LINKS = 32
 
 
 class JobWatch:
@@ -69,6 +77,7 @@ class JobWatch:
         "attempts",
         "held_spans",
         "links",
+        "merged",
         "previous",
         "retry_links",
         "span",
@@ -93,6 +102,9 @@ class JobWatch:
         self.links: dict[int, Any] = {}
         #: activation id -> span context of its last failed attempt.
         self.retry_links: dict[str, Any] = {}
+        #: slot index -> span contexts of the activations whose emissions were merged
+        #: into that slot's buffer in this run (slots that do not override only).
+        self.merged: dict[int, list[Any]] = {}
 
 
 class Attempt:
@@ -136,7 +148,10 @@ def _watch(machine: JobMachine) -> JobWatch:
 
 
 def _send(signal: LifecycleSignal, job_state: JobState, kwargs: dict[str, Any]) -> None:
-    """Call each receiver of ``signal`` for ``job_state`` with ``kwargs``."""
+    """Call each receiver of ``signal`` for ``job_state`` with ``kwargs`` (none while
+    the signal is muted, as blinker's ``send`` does)."""
+    if signal.is_muted:
+        return
     for receiver in signal.receivers_now(job_state):
         if isinstance(receiver, weakref.ref):
             receiver = receiver()
@@ -190,6 +205,7 @@ def job_started(machine: JobMachine, *, resumed: bool) -> None:
             watch.span = span
             watch.tracing = tracing
             machine.set_linking(True)
+            _observe.traced_run(+1)
     if signals.job_started.receivers:
         _send(
             signals.job_started,
@@ -226,11 +242,15 @@ def job_settled(machine: JobMachine, status: str) -> None:
         machine.set_linking(False)
         watch.previous = tracing.context_of(span)
         watch.span = watch.tracing = None
-        tracing.end_job(span, status)
+        try:
+            tracing.end_job(span, status)
+        finally:
+            _observe.traced_run(-1)
     watch.attempts.clear()
     watch.held_spans.clear()
     watch.links.clear()
     watch.retry_links.clear()
+    watch.merged.clear()
 
 
 # -- activations ----------------------------------------------------------------------------
@@ -254,8 +274,14 @@ def activation_started(
     record = Attempt(info, attempt, seq, machine.activation_id(seq, kept), time())
     if tracing is not None:
         link = watch.links.pop(seq, None)
-        if link is None and kept is not None:
-            link = watch.retry_links.pop(kept, None)
+        if kept is not None:  # a retry (its data merged already): the failed attempt
+            if link is None:
+                link = watch.retry_links.pop(kept, None)
+            links: tuple[Any, ...] = () if link is None else (link,)
+        elif info.slot._merge_kind:  # merges into the slot's buffer: all it combines
+            links = _merged(watch, info.index, link)
+        else:
+            links = () if link is None else (link,)
         record.tracing = tracing
         record.span = tracing.activation_span(
             watch.span,
@@ -264,7 +290,7 @@ def activation_started(
             info.slot.name,
             attempt,
             record.activation_id,
-            link,
+            links,
             remote,
         )
         if not remote:
@@ -277,6 +303,22 @@ def activation_started(
         finally:
             current_frame.reset(token)
     return record
+
+
+def _merged(watch: JobWatch, index: int, link: Any) -> tuple[Any, ...]:
+    """The links of an activation of a slot that merges (``"append"``, a callable):
+    the span of each activation whose emission went into the slot's buffer in this run
+    (its data combines them), the most recent :data:`MERGED_LINKS`, newest (``link``,
+    that of its own emission) first."""
+    with _merging:
+        emitters = watch.merged.get(index)
+        if emitters is None:
+            emitters = watch.merged[index] = []
+        if link is not None:
+            emitters.append(link)
+            if len(emitters) > MERGED_LINKS:
+                del emitters[0]
+        return tuple(reversed(emitters))
 
 
 def _keywords(machine: JobMachine, record: Attempt) -> dict[str, Any]:
@@ -305,7 +347,9 @@ def activation_finished(machine: JobMachine, record: Attempt, held: Held | None)
     watch = _watch(machine)
     watch.attempts.pop(record.seq, None)
     duration = time() - record.start
-    emitted = held and signals.event_emitted.receivers
+    # Returned after its job failed or was cancelled: its emissions are dropped (the
+    # job's state never goes back once stopped, so reading it without the lock is safe).
+    emitted = held and signals.event_emitted.receivers and not machine.stopped_locked()
     if emitted or signals.activation_finished.receivers:
         job_state = machine.job_state
         token = _enter(record)

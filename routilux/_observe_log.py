@@ -52,11 +52,15 @@ def extra(
 
 def fill(record: logging.LogRecord) -> None:
     """Give ``record`` the attributes of :data:`FIELDS` it lacks: from the current
-    activation, else None."""
+    activation, else None. A record given only its ``job_id`` (``extra={"job_id":
+    ...}``, as stores and runtimes log about a job) gets the routine and slot of the
+    current activation only if that activation is of the same job."""
     attributes = record.__dict__
     if "job_id" in attributes and "routine_id" in attributes and "slot" in attributes:
         return
     found = current()
+    if found is not None and "job_id" in attributes and str(attributes["job_id"]) != found[0]:
+        found = None  # about another job than the activation running here
     values: tuple[str | None, ...] = found if found is not None else (None, None, None)
     for name, value in zip(FIELDS, values, strict=True):
         attributes.setdefault(name, value)

@@ -8,7 +8,8 @@ Spans: one per run of a job (``job <flow id>``, a root span: a new trace, linked
 the span that was current where the job was started or resumed, and to the job span
 of its previous run in this process), and one per activation attempt (``<routine
 id>.<slot>``, a child of its job span, linked to the span of the activation whose
-emission queued it, or of the failed attempt it retries). An activation that runs on
+emission queued it -- for a slot that merges, of each activation whose emission went
+into its buffer -- or of the failed attempt it retries). An activation that runs on
 a Redis worker has its span in the driver (from sending to the reply) and, if the
 worker traces too, a child span there, made from the W3C ``traceparent`` its message
 carries.
@@ -16,6 +17,7 @@ carries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -105,10 +107,11 @@ class Tracing:
         slot: str,
         attempt: int,
         activation_id: str,
-        link: SpanContext | None,
+        links: Sequence[SpanContext],
         remote: bool,
     ) -> Span:
-        """The span of an activation attempt, a child of its job's span, started now."""
+        """The span of an activation attempt, a child of its job's span, started now,
+        linked to the spans of ``links``."""
         return self.tracer.start_span(
             f"{routine_id}.{slot}",
             context=trace.set_span_in_context(job_span),
@@ -120,7 +123,7 @@ class Tracing:
                 "routilux.attempt": attempt,
                 "routilux.activation_id": activation_id,
             },
-            links=[Link(link)] if link is not None else None,
+            links=[Link(link) for link in links] if links else None,
         )
 
     def attach(self, span: Span) -> object:
@@ -228,7 +231,7 @@ def _pending() -> Tracing | None:
 
 
 def uninstrument() -> None:
-    """Switch tracing off (jobs already traced end their spans as they settle)."""
+    """Switch tracing off (jobs already traced stay traced until they settle)."""
     _observe.set_tracing(None)
 
 

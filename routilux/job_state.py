@@ -382,7 +382,9 @@ class JobState:
                     timestamp=now,
                 )
             except Exception as exc:
-                logger.exception("output handler failed in job %s", self.job_id)
+                logger.exception(
+                    "output handler failed in job %s", self.job_id, extra={"job_id": self.job_id}
+                )
                 warnings.warn(f"Output handler failed: {exc}", RuntimeWarning, stacklevel=2)
         with self._lock:
             self.output_log.append(

@@ -40,7 +40,9 @@ class ContextFilter(logging.Filter):
     """A :class:`logging.Filter` that gives each record ``job_id``, ``routine_id``
     and ``slot``: those of the activation running where the record was made, or None
     outside one. Attributes a record already has (given with ``extra``, or by
-    Routilux) are kept. It never drops a record.
+    Routilux) are kept; a record given only a ``job_id`` (``extra={"job_id": ...}``)
+    gets the routine and slot of the running activation only if it is of that job. It
+    never drops a record.
 
     Add it to a handler (every record the handler writes) or to a logger (records
     made with that logger only; records of its child loggers are not filtered by it).

@@ -20,10 +20,11 @@ Caveats:
 
 - **Connecting.** blinker keeps receivers by weak reference unless connected with
   ``weak=False``: a receiver defined inside a function disappears with it. Receivers
-  are called in the order they were first connected. Coroutine functions cannot be
-  receivers. A receiver connected while a job runs gets the signals of what starts
-  afterwards (not the end of an activation that was already running). The engine
-  keeps no reference to what receivers are given.
+  are called in the order they were first connected. A coroutine function cannot be
+  connected (``TypeError``: receivers are called, never awaited). ``signal.muted()``
+  silences a signal, as for blinker's ``send``. A receiver connected while a job runs
+  gets the signals of what starts afterwards (not the end of an activation that was
+  already running). The engine keeps no reference to what receivers are given.
 - **Threads.** A receiver runs in the thread that runs the activation (or settles the
   job), never under the engine's locks, and may be called from several threads at
   once under the concurrent strategy. The signals of an ``async def`` handler's
@@ -31,7 +32,11 @@ Caveats:
   Activation signals run as if in the activation's handler: ``flow.pause(job_state)``
   returns at once there, and :class:`routilux.log.ContextFilter` sees the activation.
 - **Errors.** An exception a receiver raises is logged (logger ``routilux``, with its
-  traceback) and does not reach the job: the other receivers are still called.
+  traceback) and does not reach the job: the other receivers are still called. A
+  ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
+  ``SystemExit``) is not caught: it propagates out of the engine's code that sent the
+  signal and may leave the job unfinished (an activation's work lost, a job that never
+  settles).
 - **Order.** Under the sequential strategy every signal of a job arrives in execution
   order: ``job_started``; per activation ``activation_started``, then its
   ``event_emitted`` signals and ``activation_finished`` (or ``activation_failed``,
@@ -106,7 +111,8 @@ activation_retried = namespace.signal(
 #: ``event`` (its name), ``data`` (the emitted dict; do not change it) and ``time`` (of
 #: the ``emit`` call). Sent when the handler has returned without an error, before its
 #: ``activation_finished``; an ``emit_now`` emission when it is handed on. Emissions of
-#: a failed attempt are dropped and never sent.
+#: a failed attempt, or of an activation that returns after its job failed or was
+#: cancelled, are dropped and never sent.
 event_emitted = namespace.signal(
     "event-emitted", "An emission of a handler took effect.", level=ACTIVATION
 )

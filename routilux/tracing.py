@@ -20,7 +20,10 @@ What is traced:
   ``routilux.attempt`` and ``routilux.activation_id``. It is linked to the span of the
   activation whose emission (or ``Slot.receive``) queued it -- so the activations of
   a fan-in routine link to the upstream activations that fed them, one each -- and a
-  retry to the failed attempt's span. A failed attempt's span records the exception
+  retry to the failed attempt's span. An activation of a slot whose merge strategy
+  combines emissions (``"append"``, a callable) links to the span of each activation
+  whose emission was merged into the slot's buffer in this run (its own emitter's
+  first, the most recent 32). A failed attempt's span records the exception
   and has the error status. While the handler runs, its span is the current span: the
   spans the handler makes (an HTTP client's, your own) are its children.
 - **Redis workers** (:mod:`routilux.runtimes.redis`): the driver's span of an
@@ -36,8 +39,9 @@ activation spans.
 
 Caveats: spans are made in the threads that run the activations and end when they
 end; the engine keeps each job's span (and, while they wait to run, the span contexts
-of the activations' links) until the job settles. Switching tracing off does not end
-the spans of jobs already running: they end as those jobs settle.
+of the activations' links; those merged into merging slots) until the job settles. A
+job run traced when it started stays traced until it settles: switching tracing off
+meanwhile does not end its spans early nor leave its later activations without spans.
 """
 
 from __future__ import annotations
@@ -77,8 +81,8 @@ def instrument(tracer_provider: TracerProvider | None = None) -> bool:
 
 
 def uninstrument() -> None:
-    """Stop tracing: jobs started from now on are not traced (those running keep
-    their spans until they settle). Thread safe."""
+    """Stop tracing: jobs started from now on are not traced (a traced job already
+    running stays traced until it settles). Thread safe."""
     _observe.set_tracing(None)
 
 

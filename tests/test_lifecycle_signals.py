@@ -306,6 +306,29 @@ def test_a_cancelled_job_settles_cancelled(received: Received) -> None:
     assert received.brief()[-1] == ("job_settled", "cancelled")
 
 
+def test_emissions_dropped_by_a_cancel_are_not_signalled(
+    runtime: Runtime, received: Received
+) -> None:
+    """The gate returns after its job was cancelled: it finishes, but what it emitted
+    is dropped (never delivered, not in the history), so no event_emitted is sent."""
+    gate = Gate(block_on=0)
+    flow = line(runtime, gate)
+    job = flow.execute("source", {"count": 1}, wait=False)
+    assert gate.entered.wait(PATIENCE)
+    flow.cancel(job, "enough")
+    gate.release.set()
+    assert job.wait_for_completion(PATIENCE)
+    assert job.status == "cancelled"
+    assert ("m0", "output") not in [
+        (r.routine_id, r.event_name) for r in job.get_execution_history()
+    ]
+    assert received.brief()[-3:] == [
+        ("activation_started", "m0", "input", 0),
+        ("activation_finished", "m0", "input", 0),
+        ("job_settled", "cancelled"),
+    ]
+
+
 # -- receivers' errors, locks, threads -----------------------------------------------------
 
 
@@ -458,6 +481,29 @@ def test_a_receiver_for_one_job_only() -> None:
     finally:
         signals.activation_finished.disconnect(receive)
     assert got == ["m1", "sink"]
+
+
+def test_a_muted_signal_calls_no_receiver(received: Received) -> None:
+    """blinker's ``muted()``, as its ``send`` honours it."""
+    with signals.activation_started.muted(), signals.job_settled.muted():
+        job = line(None, Relay()).execute("source", {"count": 1})
+    assert job.status == "completed"
+    names = [name for name, _, _ in received.calls]
+    assert "activation_started" not in names and "job_settled" not in names
+    assert names.count("activation_finished") == 3
+
+
+def test_a_coroutine_function_cannot_be_connected() -> None:
+    """It would be called and never awaited: refused when connected, not dropped
+    silently at each signal."""
+
+    async def receive(sender: JobState, **kwargs: Any) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="coroutine function"):
+        signals.activation_started.connect(receive, weak=False)
+    assert not signals.activation_started.receivers
+    assert not hooks.activations
 
 
 # -- cost: nothing is observed without receivers --------------------------------------------

@@ -14,7 +14,10 @@ import pytest
 
 import routilux
 from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, Routine, signals
+from routilux.exceptions import StoreError
 from routilux.log import ContextFilter, add_job_context, current_context
+from routilux.output_handler import OutputHandler
+from routilux.stores import SQLiteStore
 
 from helpers import Failing, Source
 
@@ -100,6 +103,31 @@ def test_records_outside_an_activation_get_none(app_log: Collect) -> None:
 def test_the_filter_keeps_what_a_record_was_given(app_log: Collect) -> None:
     logging.getLogger("app").info("given", extra={"job_id": "j", "routine_id": "r", "slot": "s"})
     assert context_of(app_log.records[0]) == ("j", "r", "s")
+
+
+def test_a_record_given_its_job_gets_the_activation_of_that_job_only(app_log: Collect) -> None:
+    seen: dict[str, Any] = {}
+
+    class Tell(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.tell)
+
+        def tell(self, **_: Any) -> None:
+            ctx = self.get_execution_context()
+            assert ctx is not None
+            seen["job"] = ctx.job_state.job_id
+            log = logging.getLogger("app")
+            log.info("about this job", extra={"job_id": ctx.job_state.job_id})
+            log.info("about another", extra={"job_id": "another"})
+
+    flow = Flow("tell")
+    flow.add_routine(Tell(), "tell")
+    assert flow.execute("tell", {}).status == "completed"
+    assert [context_of(r) for r in app_log.records] == [
+        (seen["job"], "tell", "trigger"),
+        ("another", None, None),
+    ]
 
 
 def test_a_handlers_failure_is_logged_with_its_context_and_traceback(
@@ -203,3 +231,56 @@ def test_every_logger_of_the_library_fills_in_the_context() -> None:
     for name in sorted(names):
         logger = logging.getLogger(name)
         assert any(type(f).__name__ == "_LibraryFilter" for f in logger.filters), name
+
+
+# -- records about a job, logged outside its activations ------------------------------------
+
+
+class BrokenOutput(OutputHandler):
+    def handle(
+        self, job_id: str, routine_id: str, output_type: str, data: Any, timestamp: Any = None
+    ) -> None:
+        raise RuntimeError("the output sink is down")
+
+
+class Sends(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.send)
+
+    def send(self, **_: Any) -> None:
+        ctx = self.get_execution_context()
+        assert ctx is not None
+        ctx.job_state.send_output("sends", "report", {"n": 1})
+
+
+def test_a_failed_output_handler_is_logged_with_its_job(caplog: pytest.LogCaptureFixture) -> None:
+    """Called in an activation: its job, routine and slot; called outside one (as the
+    driver of a Redis worker's activation does): its job all the same."""
+    flow = Flow("outputs")
+    flow.add_routine(Sends(), "sends")
+    with caplog.at_level(logging.ERROR, logger="routilux"), pytest.warns(RuntimeWarning):
+        job = flow.execute("sends", {}, output_handler=BrokenOutput())
+        job.send_output("sends", "report", {"n": 2})
+    inside, outside = [r for r in caplog.records if "output handler failed" in r.getMessage()]
+    assert context_of(inside) == (job.job_id, "sends", "trigger")
+    assert context_of(outside) == (job.job_id, None, None)
+    assert outside.exc_info is not None and outside.exc_info[0] is RuntimeError
+
+
+def test_a_stores_record_about_a_job_names_it(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+
+    def refuse(job_id: str) -> None:
+        raise StoreError(f"job {job_id} is not for us")
+
+    monkeypatch.setattr(store, "acquire", refuse)
+    flow = Flow("stored", store=store)
+    flow.add_routine(Source(), "source")
+    with caplog.at_level(logging.WARNING, logger="routilux"):
+        job = flow.execute("source", {"count": 0})
+    store.close()
+    [record] = [r for r in caplog.records if "could not claim" in r.getMessage()]
+    assert context_of(record) == (job.job_id, None, None)

@@ -226,6 +226,70 @@ def test_fan_in_activations_link_to_each_upstream_activation(
     assert len({e.context.span_id for e in emitters}) == 4
 
 
+class Merging(Routine):
+    """Takes what several routines send into one slot that merges (``strategy``)."""
+
+    def __init__(self, strategy: Any) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take, merge_strategy=strategy)
+
+    def take(self, **data: Any) -> None:
+        return None
+
+
+def fan_in(target: Routine) -> Flow:
+    """source -> left, right -> target (each value reaches the target twice)."""
+    flow = Flow("fan")
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Relay(), "left")
+    flow.add_routine(Relay(), "right")
+    flow.add_routine(target, "sink")
+    flow.connect("source", "output", "left", "input")
+    flow.connect("source", "output", "right", "input")
+    flow.connect("left", "output", "sink", "input")
+    flow.connect("right", "output", "sink", "input")
+    return flow
+
+
+def keep_both(old: Any, new: dict[str, Any]) -> dict[str, Any]:
+    return {"values": [*old.get("values", []), new["value"]]}
+
+
+@pytest.mark.parametrize("strategy", ["append", keep_both], ids=["append", "callable"])
+def test_an_activation_that_merges_links_to_every_emission_it_combines(
+    exporter: InMemorySpanExporter, strategy: Any
+) -> None:
+    """Its data combines what every emission merged into the slot so far sent: its span
+    links to each of their activations, its own emitter's first."""
+    job = fan_in(Merging(strategy)).execute("source", {"count": 2})
+    assert job.status == "completed"
+    spans = Spans(exporter)
+    check_one_trace(spans, job.job_id)
+    # Sequential: left(0), right(0), left(1), right(1) each deliver once, in order.
+    emitters = [spans.linked(s)[0] for s in spans.of("sink")]
+    assert [(e.attributes or {})["routilux.routine_id"] for e in emitters] == [
+        "left",
+        "right",
+        "left",
+        "right",
+    ]
+    for index, span in enumerate(spans.of("sink")):
+        assert spans.linked(span) == emitters[index::-1]
+
+
+def test_a_merging_activation_links_to_the_most_recent_emissions_only(
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("routilux._observe_jobs.MERGED_LINKS", 2)
+    job = fan_in(Merging("append")).execute("source", {"count": 2})
+    assert job.status == "completed"
+    spans = Spans(exporter)
+    sinks = spans.of("sink")
+    emitters = [spans.linked(s)[0] for s in sinks]
+    assert [len(s.links) for s in sinks] == [1, 2, 2, 2]
+    assert spans.linked(sinks[3]) == [emitters[3], emitters[2]]
+
+
 def test_a_retry_links_to_the_failed_attempt_whose_span_has_the_error(
     runtime: Runtime, exporter: InMemorySpanExporter
 ) -> None:
@@ -312,6 +376,28 @@ def test_uninstrument_stops_tracing(exporter: InMemorySpanExporter) -> None:
     assert job.status == "completed"
     assert exporter.get_finished_spans() == ()
     assert job._machine.watch is None
+
+
+def test_a_job_traced_when_it_started_stays_traced_until_it_settles(
+    runtime: Runtime, exporter: InMemorySpanExporter
+) -> None:
+    """Tracing switched off while a traced job runs: its job span still ends (and is
+    exported) when it settles, and its later activations have their spans too."""
+    gate = Gate(block_on=0)
+    job = line(runtime, gate).execute("source", {"count": 2}, wait=False)
+    assert gate.entered.wait(PATIENCE)
+    tracing.uninstrument()
+    gate.release.set()
+    assert job.wait_for_completion(PATIENCE) and job.status == "completed"
+    spans = Spans(exporter)
+    job_span = check_one_trace(spans, job.job_id)
+    assert (job_span.attributes or {})["routilux.status"] == "completed"
+    assert [len(spans.of(r)) for r in ("source", "m0", "sink")] == [1, 2, 2]
+    assert not hooks.activations and not hooks.jobs and hooks.traced == 0
+    # A job started now is not traced.
+    exporter.clear()
+    assert line(runtime, Relay()).execute("source", {"count": 1}).status == "completed"
+    assert exporter.get_finished_spans() == ()
 
 
 def test_no_spans_and_no_hooks_without_a_tracer_provider() -> None:

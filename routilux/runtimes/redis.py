@@ -318,7 +318,9 @@ class RedisRuntime(ThreadRuntime):
         try:
             self._forget_script(keys=[self._drivers], args=[job_id, self.replies])
         except Exception as exc:  # an entry left behind names a stream nobody reads
-            logger.warning("could not forget the driver of job %s: %s", job_id, exc)
+            logger.warning(
+                "could not forget the driver of job %s: %s", job_id, exc, extra={"job_id": job_id}
+            )
 
     def _control(self, text: Any) -> None:
         """A pause or cancel sent by another process (see :func:`cancel_job`)."""
@@ -401,7 +403,8 @@ class RedisRuntime(ThreadRuntime):
         try:
             frame, result = apply_reply(sent, reply)
         except BaseException:
-            logger.exception("applying a reply of job %s failed", sent.machine.job_state.job_id)
+            job_id = sent.machine.job_state.job_id
+            logger.exception("applying a reply of job %s failed", job_id, extra={"job_id": job_id})
             self.completed_async(sent.machine, None, None)
             return
         self.completed_async(sent.machine, frame, result)

@@ -408,6 +408,7 @@ def write_settled_job(
                     job_id,
                     job_state.status,
                     describe(second),
+                    extra={"job_id": job_id},
                 )
                 if isinstance(second, LeaseLost):
                     forget_lease(job_id)

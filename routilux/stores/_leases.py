@@ -145,7 +145,12 @@ class LeaseKeeper:
             news = [job_id for job_id in lost if job_id not in self._lost]
             self._lost.update(news)
         for job_id in news:
-            self._log.warning("%r lost the lease of job %s to another owner", self._store, job_id)
+            self._log.warning(
+                "%r lost the lease of job %s to another owner",
+                self._store,
+                job_id,
+                extra={"job_id": job_id},
+            )
         return lost
 
     def close(self) -> None:

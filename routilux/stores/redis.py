@@ -367,7 +367,13 @@ class RedisStore(JobStore):
                 client.zadd(self._unfinished, {job_id: time.time()})
             self.acquire(job_id)
         except Exception as exc:
-            logger.warning("%r could not claim job %s as it started: %s", self, job_id, exc)
+            logger.warning(
+                "%r could not claim job %s as it started: %s",
+                self,
+                job_id,
+                exc,
+                extra={"job_id": job_id},
+            )
 
     def job_settled(self, job_state: JobState) -> None:
         """Writes the job and gives up its lease, in one script; a finished job's keys

@@ -501,6 +501,7 @@ class SQLiteStore(JobStore):
                 self,
                 job_state.job_id,
                 _describe(exc),
+                extra={"job_id": job_state.job_id},
             )
 
     def job_settled(self, job_state: JobState) -> None:
