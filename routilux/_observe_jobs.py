@@ -159,7 +159,9 @@ def _send(signal: LifecycleSignal, job_state: JobState, kwargs: dict[str, Any]) 
                 continue  # gone (blinker disconnects it)
         try:
             receiver(job_state, **kwargs)
-        except Exception:
+        except BaseException:
+            # KeyboardInterrupt and SystemExit too: raised here they would cut the
+            # engine's bookkeeping short (an activation lost, a job never settling).
             logger.exception(
                 "a receiver of signal %r failed",
                 signal.name,

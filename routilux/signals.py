@@ -32,11 +32,10 @@ Caveats:
   Activation signals run as if in the activation's handler: ``flow.pause(job_state)``
   returns at once there, and :class:`routilux.log.ContextFilter` sees the activation.
 - **Errors.** An exception a receiver raises is logged (logger ``routilux``, with its
-  traceback) and does not reach the job: the other receivers are still called. A
-  ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
-  ``SystemExit``) is not caught: it propagates out of the engine's code that sent the
-  signal and may leave the job unfinished (an activation's work lost, a job that never
-  settles).
+  traceback) and does not reach the job: the other receivers are still called. That
+  holds for ``KeyboardInterrupt`` and ``SystemExit`` too (raised into the engine they
+  would leave the job unfinished): a receiver cannot stop a job by raising; to stop
+  one, call ``flow.cancel(job_state)``.
 - **Order.** Under the sequential strategy every signal of a job arrives in execution
   order: ``job_started``; per activation ``activation_started``, then its
   ``event_emitted`` signals and ``activation_finished`` (or ``activation_failed``,

@@ -363,6 +363,47 @@ def test_a_receivers_exception_is_logged_and_does_not_break_the_job(
     assert {r.job_id for r in failures} == {job.job_id}  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+@pytest.mark.parametrize("name", sorted(set(SIGNALS) - {"activation_failed", "activation_retried"}))
+def test_a_receiver_raising_keyboardinterrupt_or_systemexit_cannot_stop_the_bookkeeping(
+    name: str, strategy: str, error: type[BaseException], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Raised into the engine, these would lose an activation's work or leave a job
+    that never settles: they are logged like any receiver's exception."""
+
+    def interrupting(sender: JobState, **kwargs: Any) -> None:
+        raise error()
+
+    collected: list[Any] = []
+
+    class Keeping(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.keep)
+
+        def keep(self, value: Any) -> None:
+            collected.append(value)
+
+    flow = Flow(execution_strategy=strategy, max_workers=4)
+    flow.add_routine(Source(), "source")
+    flow.add_routine(Relay(), "relay")
+    flow.add_routine(Keeping(), "sink")
+    flow.connect("source", "output", "relay", "input")
+    flow.connect("relay", "output", "sink", "input")
+    SIGNALS[name].connect(interrupting, weak=False)
+    try:
+        with caplog.at_level(logging.ERROR, logger="routilux"):
+            job = flow.execute("source", {"count": 3}, wait=False)
+            assert job.wait_for_completion(PATIENCE)
+    finally:
+        SIGNALS[name].disconnect(interrupting)
+    assert job.status == "completed"
+    assert sorted(collected) == [0, 1, 2]
+    failures = [r for r in caplog.records if "a receiver of signal" in r.getMessage()]
+    assert failures and all(r.exc_info and r.exc_info[0] is error for r in failures)
+
+
 def test_receivers_never_run_under_the_machines_lock(runtime: Runtime) -> None:
     """Each receiver takes the job's machine lock (from its own thread): under it, it
     would deadlock (the lock is not reentrant); the acquire's timeout turns that into
