@@ -1070,34 +1070,49 @@ def _redis_server() -> tuple[str, Callable[[], None]]:
     return url, lambda: stop_server(process, directory)
 
 
-def _echo_round_trip(url: str, prefix: str, count: int) -> float:
-    """The median seconds of a raw Redis Streams round trip (request, echo, reply)."""
-    import redis
+class _Echo:
+    """A raw Redis Streams echo: a process that answers each request entry on a reply
+    stream (a consumer group, XACK), the floor of a hop."""
 
-    client = redis.Redis.from_url(url)
-    stream, replies = f"{prefix}:echo", f"{prefix}:echo-replies"
-    process = subprocess.Popen(
-        [sys.executable, "-c", _ECHO_WORKER, url, stream, replies],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-        last = "0-0"  # the reply stream is new: its first entry is the first reply
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.stream, self.replies = f"{prefix}:echo", f"{prefix}:echo-replies"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _ECHO_WORKER, url, self.stream, self.replies],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
+        self.last = "0-0"  # the reply stream is new: its first entry is the first reply
+        self.sent = 0
+
+    def trips(self, count: int) -> list[float]:
+        """The seconds of ``count`` round trips (request, echo, reply), one at a time."""
         times = []
-        for n in range(count):
+        for _ in range(count):
             start = time.perf_counter()
-            client.xadd(stream, {"n": n})
-            answer = client.xread({replies: last}, count=1, block=4_000)
+            self.client.xadd(self.stream, {"n": self.sent})
+            answer = self.client.xread({self.replies: self.last}, count=1, block=4_000)
             times.append(time.perf_counter() - start)
-            last = answer[0][1][0][0]
-        client.xadd(stream, {"stop": 1})
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    times.sort()
-    return times[len(times) // 2]
+            self.last = answer[0][1][0][0]
+            self.sent += 1
+        return times
+
+    def stop(self) -> None:
+        try:
+            self.client.xadd(self.stream, {"stop": 1})
+            self.process.wait(10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.client.close()
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def bench_redis_runtime(size: tuple[int, int, int], runs: int) -> list[Figure]:
@@ -1118,7 +1133,6 @@ def bench_redis_runtime(size: tuple[int, int, int], runs: int) -> list[Figure]:
     workers = _RedisWorkers(url, prefix)
     figures: list[Figure] = []
     try:
-        floor = _echo_round_trip(url, prefix, trips)
 
         def flow_of(make: Callable[[], Flow]) -> Flow:
             flow = make()
@@ -1128,13 +1142,26 @@ def bench_redis_runtime(size: tuple[int, int, int], runs: int) -> list[Figure]:
 
         # Per-hop latency: one value through the line of HOPS routines (a sequential
         # job: one activation at a time), on one worker, as the floor's one echo worker.
+        # Hops and raw round trips are measured in alternating rounds, so that a slow
+        # spell of this small machine slows both alike; the medians of all are compared.
         workers.start("hops_flow", concurrency=1)
         hops = flow_of(redis_flows.hops_flow)
         run_to_end(hops, "source", {"count": 1})  # warm up: groups, connections
-        samples = sorted(
-            timed(lambda: run_to_end(hops, "source", {"count": 1}))[0] for _ in range(trips // 10)
-        )
-        per_hop = samples[len(samples) // 2] / (redis_flows.HOPS + 1)
+        echo = _Echo(url, prefix)
+        round_trips: list[float] = []
+        hop_times: list[float] = []
+        try:
+            echo.trips(10)  # warm up
+            rounds = 5
+            for _ in range(rounds):
+                round_trips += echo.trips(max(1, trips // rounds))
+                for _ in range(max(1, trips // (10 * rounds))):
+                    seconds = timed(lambda: run_to_end(hops, "source", {"count": 1}))[0]
+                    hop_times.append(seconds / (redis_flows.HOPS + 1))
+        finally:
+            echo.stop()
+        floor = _median(round_trips)
+        per_hop = _median(hop_times)
         hops.runtime.shutdown()
         workers.stop()
         print(

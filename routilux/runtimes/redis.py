@@ -79,6 +79,9 @@ GROUP = "routilux-workers"
 # KEYS: stream, reply stream, dead-letter stream.
 # ARGV: group, entry id, consumer, lease (ms), reply JSON ("" for none), dead letter JSON
 # ("" for none), how many dead letters to keep (about).
+#: Applied replies a driver deletes from its reply stream at once (or fewer, when idle).
+_DELETE_REPLIES_EVERY = 64
+
 _COMMIT = """
 local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
 if #owned == 0 then return 'lost' end
@@ -364,21 +367,25 @@ class RedisRuntime(ThreadRuntime):
         last = "0-0"
         delay = 0.05
         done: list[str] = []
+        answer: Any = None
         while not self._stopping.is_set():
             try:
-                # The replies applied last time are deleted in the same round trip.
-                pipe = self.client.pipeline(transaction=False)
-                if done:
+                if len(done) >= _DELETE_REPLIES_EVERY or (done and not answer):
+                    # Applied replies are deleted in batches, in the round trip of a
+                    # read (a command of its own per reply would cost a hop a tenth).
+                    pipe = self.client.pipeline(transaction=False)
                     pipe.xdel(self.replies, *done)
-                pipe.xread({self.replies: last}, count=256, block=1000)
-                answer = pipe.execute()[-1]
+                    pipe.xread({self.replies: last}, count=256, block=1000)
+                    answer = pipe.execute()[-1]
+                    done = []
+                else:
+                    answer = self.client.xread({self.replies: last}, count=256, block=1000)
             except redis.exceptions.RedisError as exc:
                 logger.warning("reading replies from %s failed: %s", self.replies, exc)
                 self._stopping.wait(delay)  # Redis is away: try again, slower each time
                 delay = min(delay * 2, 2.0)
                 continue
             delay = 0.05
-            done = []
             for _, entries in answer or ():
                 for entry_id, fields in entries:
                     last = _text(entry_id)
