@@ -5,8 +5,6 @@ plain lines otherwise), and running a job under the live view."""
 from __future__ import annotations
 
 import contextlib
-import difflib
-import importlib
 import json
 import logging
 import os
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+from routilux._flow_paths import flow_from_path, import_module_named
 from routilux._live import (
     INSTALL_HINT,
     Snapshot,
@@ -28,7 +27,7 @@ from routilux._live import (
     live_display,
     rich_console,
 )
-from routilux.exceptions import RoutiluxError
+from routilux.exceptions import ConfigurationError, RoutiluxError
 
 if TYPE_CHECKING:
     from routilux.flow import Flow
@@ -133,20 +132,9 @@ def _import(name: str) -> Any:
     """Import module ``name``; a module that is missing, or that raises while it is
     imported, ends the command (exit code 2) with one line naming it."""
     try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if missing and (name == missing or name.startswith(missing + ".")):
-            raise CommandError(
-                EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: no module named {missing!r}"
-            ) from None
-        raise CommandError(
-            EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: ModuleNotFoundError: {exc}"
-        ) from None
-    except (Exception, SystemExit) as exc:  # the module's own code raised (or exited)
-        raise CommandError(
-            EXIT_BAD_ARGUMENTS, f"cannot import {name!r}: {type(exc).__name__}: {exc}"
-        ) from None
+        return import_module_named(name)
+    except ConfigurationError as exc:
+        raise CommandError(EXIT_BAD_ARGUMENTS, str(exc)) from None
 
 
 def import_modules(names: Sequence[str]) -> None:
@@ -157,57 +145,6 @@ def import_modules(names: Sequence[str]) -> None:
     _importable_here()
     for name in names:
         _import(name)
-
-
-_MISSING = object()
-
-
-def _attribute(found: Any, part: str, where: str) -> Any:
-    """``found.part``, or a CommandError naming ``where`` and the missing attribute
-    (with the nearest names ``found`` has, if some are close)."""
-    value = getattr(found, part, _MISSING)
-    if value is not _MISSING:
-        return value
-    names = [name for name in dir(found) if not name.startswith("_")]
-    close = difflib.get_close_matches(part, names, n=3, cutoff=0.75)
-    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-    raise CommandError(EXIT_BAD_ARGUMENTS, f"{where} has no attribute {part!r}{hint}")
-
-
-def _flow_by_import_path(spec: str) -> Flow:
-    """``MODULE:FLOW``: a Flow, or a function (or class) returning one when called
-    with no arguments."""
-    from routilux.flow import Flow
-
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute or any(not p for p in attribute.split(".")):
-        raise CommandError(
-            EXIT_BAD_ARGUMENTS,
-            f"the flow must be MODULE:FLOW or a FILE.json, not {_quote(spec)}",
-        )
-    _importable_here()
-    found = _import(module_name)
-    walked: list[str] = []
-    for part in attribute.split("."):
-        where = f"{module_name}:{'.'.join(walked)}" if walked else f"module {module_name!r}"
-        found = _attribute(found, part, where)
-        walked.append(part)
-    if isinstance(found, Flow):
-        return found
-    if not callable(found):
-        raise CommandError(
-            EXIT_BAD_ARGUMENTS,
-            f"{spec} is {type(found).__name__}, not a Flow (nor a function returning one)",
-        )
-    try:
-        made = found()
-    except (Exception, SystemExit) as exc:  # the function making the flow raised
-        raise CommandError(EXIT_BAD_ARGUMENTS, f"{type(exc).__name__}: {exc}") from None
-    if not isinstance(made, Flow):
-        raise CommandError(
-            EXIT_BAD_ARGUMENTS, f"{spec}() returned {type(made).__name__}, not a Flow"
-        )
-    return made
 
 
 def _is_flow_file(spec: str) -> bool:
@@ -244,10 +181,11 @@ def load_flow(spec: str, imports: Sequence[str] = ()) -> Flow:
     import_modules(imports)
     if _is_flow_file(spec):
         return _flow_from_file(spec)
+    _importable_here()
     try:
-        return _flow_by_import_path(spec)
-    except CommandError as exc:
-        raise CommandError(exc.code, f"cannot load the flow {spec}: {exc}") from None
+        return flow_from_path(spec)
+    except ConfigurationError as exc:
+        raise CommandError(EXIT_BAD_ARGUMENTS, f"cannot load the flow {spec}: {exc}") from None
 
 
 def redact(url: str) -> str:

@@ -24,7 +24,6 @@ the runtime's keys live on one shard.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from routilux._flow_paths import flow_from_path as find_flow
 from routilux.exceptions import (
     ConfigurationError,
     InvalidPayloadError,
@@ -441,28 +441,15 @@ class RedisRuntime(ThreadRuntime):
 
 
 def flow_from_path(path: str) -> Flow:
-    """The flow named by ``"package.module:name"``: a Flow, or a function returning one.
+    """The flow named by ``"package.module:name"`` (``name`` may be dotted): a Flow, or
+    a function (or class) that returns one when called with no arguments.
 
     Raises:
-        ConfigurationError: the path is malformed or does not name a flow.
+        ConfigurationError: the path is malformed, the module cannot be imported, the
+            attribute is missing (the message suggests close names), calling it
+            raised, or it is not (and does not return) a Flow.
     """
-    from routilux.flow import Flow
-
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(f"expected MODULE:FLOW, not {path!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
-    found: Any = module
-    for part in attribute.split("."):
-        found = getattr(found, part, None)
-    if callable(found) and not isinstance(found, Flow):
-        found = found()
-    if not isinstance(found, Flow):
-        raise ConfigurationError(f"{path!r} names {type(found).__name__}, not a Flow")
-    return found
+    return find_flow(path)
 
 
 class Worker:
