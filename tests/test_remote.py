@@ -6,7 +6,9 @@ worker's side meet exactly as they do over Redis."""
 from __future__ import annotations
 
 import json
+import queue
 import sys
+import threading
 import types
 from typing import Any
 
@@ -27,6 +29,8 @@ from routilux.runtimes._remote import (
     failed_to_send,
     run_message,
 )
+
+from helpers import Relay
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -293,3 +297,79 @@ def test_a_worker_refuses_messages_it_cannot_run() -> None:
     with pytest.raises(SerializationError):
         run_message(flow, {**message, "routine": "sink", "shared": [1]})
     assert RemoteHandlerError
+
+
+class Replier(ThreadRuntime):
+    """Like the Redis runtime: activations are sent away, and their replies come back
+    on one thread of their own (here a queue read by a thread, in this process)."""
+
+    runs_elsewhere = True
+
+    def __init__(self, before_reply: Any = None) -> None:
+        super().__init__()
+        self.before_reply = before_reply
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._replies, daemon=True)
+        self.thread.start()
+
+    def _hand_off(
+        self, machine: Any, meta: int, data: Any, seq: int, kept: Any, *, here: bool = False
+    ) -> None:
+        message, sent = activation_message(machine, meta, data, seq, kept)
+        self.inbox.put((machine, json.loads(json.dumps(message)), sent))
+
+    def _replies(self) -> None:
+        while (item := self.inbox.get()) is not None:
+            machine, message, sent = item
+            reply = json.loads(json.dumps(run_message(machine.flow, message)))
+            if self.before_reply is not None:
+                self.before_reply(machine)
+            self.completed_async(machine, *apply_reply(sent, reply))
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.inbox.put(None)
+        self.thread.join(10)
+        super().shutdown(wait)
+
+
+def test_a_reply_that_queues_the_next_activation_sends_it_without_waking_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reply thread sends what a reply queues itself: the caller waiting for the
+    job is not woken for it (it would find nothing to do, and contend with the reply
+    thread for every hop); it is woken when the job can settle."""
+    from routilux._engine.machine import JobMachine
+
+    wakes = [0]
+    waiting = JobMachine.wait_for_work_locked
+    entered = threading.Event()
+
+    def counted(self: JobMachine) -> None:
+        entered.set()
+        waiting(self)
+        wakes[0] += 1
+
+    def when_the_caller_waits(machine: JobMachine) -> None:
+        """Each reply comes while the caller waits for work (as over a network)."""
+        with machine.lock:
+            waits_now = machine.caller_waiting
+        if not waits_now:
+            assert entered.wait(10)
+        entered.clear()
+
+    monkeypatch.setattr(JobMachine, "wait_for_work_locked", counted)
+    flow = Flow("line")
+    flow.add_routine(Source(), "source")
+    previous = "source"
+    for index in range(10):
+        flow.add_routine(Relay(), f"relay{index}")
+        flow.connect(previous, "output", f"relay{index}", "input")
+        previous = f"relay{index}"
+    flow.runtime = runtime = Replier(when_the_caller_waits)
+    try:
+        job = flow.execute("source", {"count": 1})
+        assert job.status == "completed"
+        assert len(job.get_execution_history()) >= 11
+        assert wakes[0] <= 2, wakes[0]
+    finally:
+        runtime.shutdown()

@@ -211,6 +211,9 @@ class JobMachine:
     drivers = 0
     state = PAUSED_
     caller_waiting = False
+    # True while a runtime that takes the work a completion queues itself (activations
+    # run elsewhere) completes one: nobody is woken or started for that work.
+    completer_takes = False
     # Bumped each time the job settles; callers wait for it to move.
     settle_count = 0
     # Bumped each time a pause takes effect; a caller driver stops driving then.
@@ -863,6 +866,8 @@ class JobMachine:
         if self.checkpointer is not None:
             self._checkpoint_due_locked()
         if added and (self.caller_waiting or self.drivers < self.limit):
+            if self.completer_takes:
+                return 0
             return self._wake_locked(added)
         return 0
 

@@ -74,14 +74,14 @@ logger = logging.getLogger("routilux.redis")
 #: The consumer group of the workers of a flow's stream.
 GROUP = "routilux-workers"
 
+#: Applied replies a driver deletes from its reply stream at once (or fewer, when idle).
+_DELETE_REPLIES_EVERY = 64
+
 # Commit an activation's reply: only by the entry's owner, within its lease; the reply,
 # the dead letter (if any), the acknowledgement and the entry's deletion at once.
 # KEYS: stream, reply stream, dead-letter stream.
 # ARGV: group, entry id, consumer, lease (ms), reply JSON ("" for none), dead letter JSON
 # ("" for none), how many dead letters to keep (about).
-#: Applied replies a driver deletes from its reply stream at once (or fewer, when idle).
-_DELETE_REPLIES_EVERY = 64
-
 _COMMIT = """
 local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
 if #owned == 0 then return 'lost' end

@@ -377,8 +377,18 @@ class ThreadRuntime:
                 machine.in_flight -= 1
                 machine.outstanding -= 1
                 spawn = 0
+            elif self.runs_elsewhere:
+                # What this completion queues is sent from here (below): waking the
+                # waiting caller or starting drivers for it would only have them find
+                # nothing to do (and contend with this thread).
+                machine.completer_takes = True
+                try:
+                    spawn = machine.complete_locked(frame, result)
+                finally:
+                    machine.completer_takes = False
             else:
                 spawn = machine.complete_locked(frame, result)
+            if frame is not None:
                 # Queued async work starts here, on the loop: a round trip through a
                 # driver thread for each would cost two thread switches.
                 while queue.metas and (self.runs_elsewhere or machine.is_async(queue.metas[0])):
