@@ -284,3 +284,74 @@ def test_a_stores_record_about_a_job_names_it(
     store.close()
     [record] = [r for r in caplog.records if "could not claim" in r.getMessage()]
     assert context_of(record) == (job.job_id, None, None)
+
+
+def test_an_emission_dropped_by_a_wiring_change_is_logged_outside_the_machine_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread wires the emitting event directly to a routine outside the flow
+    after the emission was checked (the handler returned) and before it is committed:
+    it cannot be routed then and is dropped, loudly. The record names the job and the
+    emitting routine, carries the RoutineNotFoundError, and its log handler runs outside
+    the job's machine lock (log handlers are user code: one that takes the lock must
+    not deadlock)."""
+    from routilux._engine import fanout
+
+    class Quiet(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=lambda **kw: None)
+
+    machines: list[Any] = []
+
+    class Emitter(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+            self.define_event("output", ["value"])
+
+        def go(self, **kwargs: Any) -> None:
+            machines.append(self.require_execution_context().job_state._machine)
+            self.emit("output", value=1)
+
+    stranger = Quiet()
+    emitter = Emitter()
+    checked = fanout.resolve_all
+
+    def checked_then_rewired(flow: Any, held: Any) -> Any:
+        found = checked(flow, held)
+        emitter.get_event("output").connect(stranger.get_slot("input"))
+        return found
+
+    monkeypatch.setattr(fanout, "resolve_all", checked_then_rewired)
+    seen: list[tuple[logging.LogRecord, bool]] = []
+
+    class TakesTheLock(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "dropped" not in record.getMessage():
+                return
+            machine = machines[0]
+            taken = machine.lock.acquire(timeout=5)
+            if taken:
+                machine.lock.release()
+            seen.append((record, taken))
+
+    flow = Flow("rewired")
+    flow.add_routine(emitter, "source")
+    flow.add_routine(Quiet(), "member")
+    flow.connect("source", "output", "member", "input")
+    handler = TakesTheLock()
+    logger = logging.getLogger("routilux")
+    logger.addHandler(handler)
+    try:
+        job = flow.execute("source", wait=False)
+        assert job.wait_for_completion(10)
+    finally:
+        logger.removeHandler(handler)
+    assert seen, "the dropped emission was not logged"
+    record, taken = seen[0]
+    assert taken, "the record was logged under the job's machine lock"
+    assert record.job_id == job.job_id  # type: ignore[attr-defined]
+    assert record.routine_id == "source"  # type: ignore[attr-defined]
+    assert record.exc_info is not None
+    assert type(record.exc_info[1]).__name__ == "RoutineNotFoundError"

@@ -199,6 +199,10 @@ class DriverContext:
         self.pristine = context.copy()
 
 
+#: Marks an entry of ``JobMachine.observers`` that is a dropped emission to log.
+_DROPPED: Any = object()
+
+
 class JobMachine:
     """The machine of one job (see the module documentation)."""
 
@@ -281,7 +285,8 @@ class JobMachine:
         self.id_prefix = f"{_PROCESS_TOKEN}{next(_run_numbers):x}."
         self._record = job_state._history.write
         # Observers of emitted events, told after the lock is released.
-        self.observers: list[tuple[Event, Any, dict[str, Any]]] = []
+        # (event, routine, data) to send; or (_DROPPED, event, error) to log.
+        self.observers: list[tuple[Any, Any, Any]] = []
         # Async activations in flight (cancelled where they are suspended when the job
         # is cancelled or fails).
         self.async_handles: set[AsyncHandle] = set()
@@ -1000,16 +1005,9 @@ class JobMachine:
         a target that cannot be resolved now is dropped, loudly."""
         try:
             return fanout.route(self.flow, event)
-        except Exception:
-            logger.exception(
-                "emission of %r in job %s dropped",
-                event,
-                self.job_state.job_id,
-                extra=extra(
-                    self.job_state.job_id,
-                    self.routine_id_of(event.routine) if event.routine is not None else None,
-                ),
-            )
+        except Exception as exc:
+            # Logged by tell_observers, outside the lock (log handlers are user code).
+            self.observers.append((_DROPPED, event, exc))
             return ((), False)
 
     def _wake_locked(self, added: int) -> int:
@@ -1034,6 +1032,9 @@ class JobMachine:
             observers, self.observers = self.observers, []
         job_state = self.job_state
         for event, routine, data in observers:
+            if event is _DROPPED:
+                self._log_dropped(routine, data)
+                continue
             try:
                 event.signal.send(routine, data=data, job_state=job_state)
             except Exception:
@@ -1042,6 +1043,19 @@ class JobMachine:
                     event,
                     extra=extra(job_state.job_id, self.routine_id_of(routine)),
                 )
+
+    def _log_dropped(self, event: Event, error: BaseException) -> None:
+        """An emission whose target could not be resolved (see :meth:`_route_locked`)."""
+        job_id = self.job_state.job_id
+        logger.error(
+            "emission of %r in job %s dropped",
+            event,
+            job_id,
+            exc_info=error,
+            extra=extra(
+                job_id, self.routine_id_of(event.routine) if event.routine is not None else None
+            ),
+        )
 
     # -- emitting ---------------------------------------------------------------------
 
