@@ -355,3 +355,44 @@ def test_an_emission_dropped_by_a_wiring_change_is_logged_outside_the_machine_lo
     assert record.routine_id == "source"  # type: ignore[attr-defined]
     assert record.exc_info is not None
     assert type(record.exc_info[1]).__name__ == "RoutineNotFoundError"
+
+
+def test_the_redis_runtimes_records_about_a_job_name_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker's failed or refused commit and a pause or cancel from another process
+    that did nothing: their records name the job (the worker knows it from the
+    message)."""
+    pytest.importorskip("redis")
+    from routilux.exceptions import JobStateError
+    from routilux.runtimes.redis import Worker, _quietly
+
+    job = JobState()
+
+    def refuses(job_state: JobState, reason: str) -> None:
+        raise JobStateError("the job finished meanwhile")
+
+    flow = Flow("named")
+    flow.add_routine(Failing(fail_on=set()), "only")
+    worker = Worker(flow, "redis://127.0.0.1:1/0")  # never reached: commits are stubbed
+    verdicts: list[Any] = [ConnectionRefusedError("down"), b"expired"]
+
+    def commit(**arguments: Any) -> Any:
+        verdict = verdicts.pop(0)
+        if isinstance(verdict, Exception):
+            raise verdict
+        return verdict
+
+    worker._commit = commit  # type: ignore[assignment]
+    with caplog.at_level(logging.INFO, logger="routilux"):
+        _quietly(refuses, job, "from elsewhere")
+        worker._finish("1-0", b"replies", {"id": "a"}, None, job.job_id)
+        worker._finish("2-0", b"replies", {"id": "b"}, None, job.job_id)
+    records = [r for r in caplog.records if r.name.startswith("routilux")]
+    messages = [r.getMessage() for r in records]
+    assert messages == [
+        "a pause or cancel from another process did nothing: the job finished meanwhile",
+        f"worker {worker.consumer}: commit of 1-0 failed: down",
+        f"worker {worker.consumer}: commit of 2-0 refused (expired: its lease ended)",
+    ]
+    assert all(r.job_id == job.job_id for r in records)  # type: ignore[attr-defined]

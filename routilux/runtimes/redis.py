@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from routilux._engine.machine import JobMachine
     from routilux.flow import Flow
+    from routilux.job_state import JobState
 
 __all__ = [
     "GROUP",
@@ -170,11 +171,15 @@ def _drivers_key(prefix: str) -> str:
     return f"{{{prefix}}}:drivers"
 
 
-def _quietly(call: Callable[..., Any], *args: Any) -> None:
+def _quietly(call: Callable[..., Any], job_state: JobState, reason: str) -> None:
     try:
-        call(*args)
+        call(job_state, reason)
     except Exception as exc:  # the job finished meanwhile, or was paused already
-        logger.info("a pause or cancel from another process did nothing: %s", exc)
+        logger.info(
+            "a pause or cancel from another process did nothing: %s",
+            exc,
+            extra={"job_id": job_state.job_id},
+        )
 
 
 def _stats_key(prefix: str, flow_id: str) -> str:
@@ -623,6 +628,7 @@ class Worker:
         reply_to = fields.get(b"reply") or fields.get("reply")
         reply: dict[str, Any] | None = None
         dead: dict[str, Any] | None = None
+        job_id: str | None = None
         try:
             message = json.loads(fields.get(b"a") or fields.get("a") or b"")
             if type(message) is not dict or message.get("protocol") != PROTOCOL:
@@ -638,6 +644,7 @@ class Worker:
             self._count("dead")
             reply = _failure_reply(fields, error)
         else:
+            job_id = str(message.get("job"))
             try:
                 reply = run_message(self.flow, message, loop)
             except Exception as exc:  # names what this flow lacks, or damaged
@@ -650,7 +657,7 @@ class Worker:
             if "error" in reply:
                 self._count("failed")
                 dead = {"entry": entry_id, "activation": message, "error": reply["error"]}
-        self._finish(entry_id, reply_to, reply, dead)
+        self._finish(entry_id, reply_to, reply, dead, job_id)
 
     def _finish(
         self,
@@ -658,6 +665,7 @@ class Worker:
         reply_to: Any,
         reply: dict[str, Any] | None,
         dead: dict[str, Any] | None,
+        job_id: str | None = None,
     ) -> None:
         try:
             # Retried while Redis cannot be reached, within the lease (a commit that
@@ -681,7 +689,13 @@ class Worker:
         except Exception as exc:
             # Not committed: the entry stays this worker's until its lease ends, then
             # another worker runs it again.
-            logger.warning("worker %s: commit of %s failed: %s", self.consumer, entry_id, exc)
+            logger.warning(
+                "worker %s: commit of %s failed: %s",
+                self.consumer,
+                entry_id,
+                exc,
+                extra={"job_id": job_id},
+            )
             verdict = b"failed"
         finally:
             with self._lock:
@@ -695,6 +709,7 @@ class Worker:
                 self.consumer,
                 entry_id,
                 _text(verdict),
+                extra={"job_id": job_id},
             )
 
     # -- leases -----------------------------------------------------------------------
