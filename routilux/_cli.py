@@ -18,7 +18,8 @@ Subcommands:
   job, with a live view on a terminal, and print how it ended. A first Ctrl-C cancels
   the job (its running handlers finish), prints how it ended and exits 130; a second
   one quits at once.
-- ``routilux validate FLOW`` and ``routilux graph FLOW --format mermaid|dot``: check
+- ``routilux validate FLOW`` and ``routilux graph FLOW --format mermaid|dot
+  [--direction LR|TB]``: check
   the wiring, draw the flow.
 - ``routilux jobs list|show|resume|cancel|recover --store URL``: the jobs of a SQLite
   (``sqlite:PATH``) or Redis (``redis://...``) store (see :mod:`routilux._cli_jobs`).
@@ -153,6 +154,12 @@ def _add_flow_commands(commands: Any, imports: argparse.ArgumentParser) -> None:
     graph = commands.add_parser("graph", parents=[imports], help="draw a flow as text")
     graph.add_argument("flow", metavar="MODULE:FLOW", help=flow_help)
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    graph.add_argument(
+        "--direction",
+        choices=["LR", "TB", "RL", "BT"],
+        default="LR",
+        help="left to right (the default) or top to bottom (TB), or reversed",
+    )
     store_options = argparse.ArgumentParser(add_help=False, parents=[imports])
     store_options.add_argument(
         "--store", required=True, metavar="URL", help="sqlite:PATH or redis://HOST:PORT/DB"
@@ -248,7 +255,8 @@ def _validate(arguments: Any) -> int:
 
 def _graph(arguments: Any) -> int:
     flow = load_flow(arguments.flow, arguments.imports)
-    text = flow.to_mermaid() if arguments.format == "mermaid" else flow.to_dot()
+    draw = flow.to_mermaid if arguments.format == "mermaid" else flow.to_dot
+    text = draw(direction=arguments.direction)
     sys.stdout.write(text)
     sys.stdout.flush()
     return EXIT_OK

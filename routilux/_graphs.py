@@ -28,6 +28,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from routilux.exceptions import ConfigurationError
+
 __all__ = ["flow_to_dot", "flow_to_mermaid"]
 
 
@@ -192,10 +194,28 @@ def mermaid_text(text: str) -> str:
     )
 
 
-def flow_to_mermaid(flow: Flow) -> str:
+#: The directions a drawing may read in: left to right, top to bottom, and reversed.
+DIRECTIONS = ("LR", "TB", "RL", "BT")
+
+
+def check_direction(method: str, direction: Any) -> str:
+    """``direction`` if it is one of :data:`DIRECTIONS`.
+
+    Raises:
+        ConfigurationError: it is not, naming ``method`` and what was given.
+    """
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
+        raise ConfigurationError(
+            f"Flow.{method}: direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}"
+        )
+    return direction
+
+
+def flow_to_mermaid(flow: Flow, direction: str = "LR") -> str:
     """The Mermaid ``flowchart`` text of ``flow`` (see :meth:`Flow.to_mermaid`)."""
+    check_direction("to_mermaid", direction)
     graph = _graph(flow)
-    lines = ["flowchart LR"]
+    lines = [f"flowchart {direction}"]
     for number, node in enumerate(graph.nodes):
         label = mermaid_text(_node_name(node))
         if node.entry:
@@ -232,12 +252,13 @@ def dot_text(text: str) -> str:
     return _visible(text).replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
 
 
-def flow_to_dot(flow: Flow) -> str:
+def flow_to_dot(flow: Flow, direction: str = "LR") -> str:
     """The Graphviz ``digraph`` text of ``flow`` (see :meth:`Flow.to_dot`)."""
+    check_direction("to_dot", direction)
     graph = _graph(flow)
     lines = [
         f'digraph "{dot_text(graph.name)}" {{',
-        "    rankdir=LR;",
+        f"    rankdir={direction};",
         "    node [shape=box, style=rounded];",
     ]
     for number, node in enumerate(graph.nodes):

@@ -818,8 +818,10 @@ class Flow:
 
     # -- drawing ----------------------------------------------------------------------
 
-    def to_mermaid(self) -> str:
-        """The flow's graph as a Mermaid ``flowchart`` (text, ending with a newline).
+    def to_mermaid(self, *, direction: str = "LR") -> str:
+        """The flow's graph as a Mermaid ``flowchart`` (text, ending with a newline),
+        reading left to right; ``direction="TB"`` draws it top to bottom (a long line
+        of routines stays narrow), ``"RL"`` and ``"BT"`` reverse those.
 
         One node per routine, named ``n0``, ``n1``, ... in the order the routines were
         added and labelled with the routine id; one edge per connection of
@@ -839,12 +841,16 @@ class Flow:
         The drawing is a snapshot taken under the flow's wiring lock: a routine or
         connection another thread adds meanwhile is drawn whole or not at all. Nothing
         is run or sent anywhere.
+
+        Raises:
+            ConfigurationError: ``direction`` is not ``"LR"``, ``"TB"``, ``"RL"`` or
+                ``"BT"``.
         """
         from routilux._graphs import flow_to_mermaid
 
-        return flow_to_mermaid(self)
+        return flow_to_mermaid(self, direction)
 
-    def to_dot(self) -> str:
+    def to_dot(self, *, direction: str = "LR") -> str:
         """The flow's graph as a Graphviz ``digraph`` in the DOT language (text, ending
         with a newline), named after :attr:`flow_id`; render it with, for example,
         ``dot -Tsvg``.
@@ -852,16 +858,21 @@ class Flow:
         Nodes, edges, their order and their labels are those of :meth:`to_mermaid`.
         Entry routines have a double border (``peripheries=2``), missing routines a
         dashed one; edges closing a cycle are dashed and do not constrain the layout
-        (``constraint=false``), so the rest reads left to right.
+        (``constraint=false``), so the rest reads left to right (or as
+        ``direction`` says: ``rankdir``, see :meth:`to_mermaid`).
 
         Labels and the graph's name are double-quoted strings: ``\\`` and ``"`` are
         escaped with a backslash, ``&`` is written ``&amp;`` (Graphviz reads entities
         in labels), and unprintable characters are shown as their Python escapes.
         The snapshot and thread safety are those of :meth:`to_mermaid`.
+
+        Raises:
+            ConfigurationError: ``direction`` is not ``"LR"``, ``"TB"``, ``"RL"`` or
+                ``"BT"``.
         """
         from routilux._graphs import flow_to_dot
 
-        return flow_to_dot(self)
+        return flow_to_dot(self, direction)
 
     # -- saving and loading -----------------------------------------------------------
 

@@ -501,6 +501,15 @@ def test_graph(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(capsys, "graph", "cli_app:orders") == (0, flow.to_mermaid(), "")
     assert cli(capsys, "graph", "cli_app:orders", "--format", "mermaid")[1] == flow.to_mermaid()
     assert cli(capsys, "graph", "cli_app:orders", "--format", "dot") == (0, flow.to_dot(), "")
+    assert cli(capsys, "graph", "cli_app:orders", "--direction", "TB") == (
+        0,
+        flow.to_mermaid(direction="TB"),
+        "",
+    )
+    drawn = cli(capsys, "graph", "cli_app:orders", "--format", "dot", "--direction", "TB")
+    assert drawn == (0, flow.to_dot(direction="TB"), "")
+    code, _, error = cli(capsys, "graph", "cli_app:orders", "--direction", "down")
+    assert code == 2 and "--direction" in error
 
 
 # -- jobs in a SQLite store -----------------------------------------------------------------

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routilux import Flow, Routine
+from routilux.exceptions import ConfigurationError
 
 from helpers import Collector, Relay, Source
 
@@ -762,6 +763,34 @@ def test_a_fifty_routine_flow() -> None:
     assert dot_edges[-1] == (
         '    n48 -> n1 [label="output -> input (value as value)", style=dashed, constraint=false];'
     )
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB", "RL", "BT"])
+def test_a_drawing_reads_in_the_direction_asked_and_nothing_else_changes(direction: str) -> None:
+    flow = fifty()
+    mermaid = flow.to_mermaid(direction=direction).splitlines()
+    assert mermaid[0] == f"flowchart {direction}"
+    assert mermaid[1:] == flow.to_mermaid().splitlines()[1:]
+    dot = flow.to_dot(direction=direction).splitlines()
+    assert dot[1] == f"    rankdir={direction};"
+    assert dot[:1] + dot[2:] == [
+        line for index, line in enumerate(flow.to_dot().splitlines()) if index != 1
+    ]
+
+
+@pytest.mark.parametrize("wrong", ["down", "lr", "", None, 3])
+def test_a_direction_that_is_not_one_of_the_four_is_refused(wrong: Any) -> None:
+    flow = fifty()
+    for draw in (flow.to_mermaid, flow.to_dot):
+        with pytest.raises(ConfigurationError, match="direction must be one of LR, TB, RL, BT"):
+            draw(direction=wrong)
+
+
+@needs_dot
+def test_graphviz_draws_the_fifty_routine_flow_top_to_bottom() -> None:
+    flow = fifty()
+    nodes, edges = rendered(flow.to_dot(direction="TB"))
+    assert (nodes, edges) == expected_rendering(flow)
 
 
 @needs_dot
