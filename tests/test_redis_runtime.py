@@ -243,6 +243,47 @@ def test_a_message_that_does_not_decode_is_dead_lettered_and_the_worker_serves_o
         runtime.shutdown()
 
 
+def test_activations_queued_by_replies_are_sent_again_when_their_round_trip_fails(
+    workers: Workers, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What applying replies queues goes out with the reply thread's next read; when
+    that round trip fails (Redis away for a moment), those activations are sent again
+    one by one, and the job completes with each activation's effects once."""
+    import redis
+
+    workers.start("chain_flow")
+    flow, runtime = driver(app.chain_flow, redis_url, prefix)
+    failures = [0]
+    make_pipeline = runtime.client.pipeline
+
+    class FailingOnce:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.pipe = make_pipeline(*args, **kwargs)
+            self.sends = 0
+
+        def xadd(self, *args: Any, **kwargs: Any) -> Any:
+            self.sends += 1
+            return self.pipe.xadd(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.pipe, name)
+
+        def execute(self) -> Any:
+            if self.sends and failures[0] < 2:
+                failures[0] += 1
+                self.pipe.reset()
+                raise redis.exceptions.ConnectionError("Redis went away for a moment")
+            return self.pipe.execute()
+
+    monkeypatch.setattr(runtime.client, "pipeline", FailingOnce)
+    try:
+        job = flow.execute("source", {"count": 6})
+        check_chain_job(job, 6)
+        assert failures[0] >= 1  # the first reply queues the source's six emissions
+    finally:
+        runtime.shutdown()
+
+
 def test_many_jobs_from_many_threads_across_three_workers_stay_apart(
     workers: Workers, redis_url: str, prefix: str, client: Any
 ) -> None:

@@ -265,6 +265,10 @@ class RedisRuntime(ThreadRuntime):
         self._lock = threading.Lock()
         self._groups: set[str] = set()
         self._reader: threading.Thread | None = None
+        self._reader_ident: int | None = None
+        # Activations the reply thread queued while it applied replies: sent with its
+        # next read (only that thread touches this list).
+        self._outbox: list[tuple[str, dict[str, str], tuple[str, int], Sent]] = []
         self._stopping = threading.Event()
 
     # -- sending ----------------------------------------------------------------------
@@ -293,12 +297,36 @@ class RedisRuntime(ThreadRuntime):
             self._start_reader()
             self._announce(machine)
             fields = {"a": json.dumps(message), "reply": self.replies}
-            _reconnecting(self._stopping, self.reconnect_timeout, self._send, stream, fields)
+            if stream not in self._groups:
+                _reconnecting(
+                    self._stopping, self.reconnect_timeout, _ensure_group, self.client, stream
+                )
+                self._groups.add(stream)
         except Exception as exc:
-            with self._lock:
-                self._sent.pop(key, None)
-            problem = StoreError(f"could not send an activation to {stream}: {exc}")
-            self.completed_async(machine, *failed_to_send(sent, problem))
+            self._not_sent(stream, key, sent, exc)
+            return
+        if threading.get_ident() == self._reader_ident:
+            # Sent with the reply thread's next read, in one round trip (this thread
+            # reads the reply that queued it; the read comes next).
+            self._outbox.append((stream, fields, key, sent))
+            return
+        self._send_or_fail(stream, fields, key, sent)
+
+    def _send_or_fail(
+        self, stream: str, fields: dict[str, str], key: tuple[str, int], sent: Sent
+    ) -> None:
+        """Send an activation (again after a connection error, within
+        ``reconnect_timeout``); one that cannot be sent fails as its handler would."""
+        try:
+            _reconnecting(self._stopping, self.reconnect_timeout, self.client.xadd, stream, fields)
+        except Exception as exc:
+            self._not_sent(stream, key, sent, exc)
+
+    def _not_sent(self, stream: str, key: tuple[str, int], sent: Sent, exc: Exception) -> None:
+        with self._lock:
+            self._sent.pop(key, None)
+        problem = StoreError(f"could not send an activation to {stream}: {exc}")
+        self.completed_async(sent.machine, *failed_to_send(sent, problem))
 
     def _announce(self, machine: JobMachine) -> None:
         """Record where the job's driver reads (for :func:`cancel_job` and
@@ -348,12 +376,6 @@ class RedisRuntime(ThreadRuntime):
         # replies this thread reads.
         self.submit(_quietly, getattr(flow, action), machine.job_state, reason)
 
-    def _send(self, stream: str, fields: dict[str, str]) -> None:
-        if stream not in self._groups:
-            _ensure_group(self.client, stream)
-            self._groups.add(stream)
-        self.client.xadd(stream, fields)
-
     # -- replies ----------------------------------------------------------------------
 
     def _start_reader(self) -> None:
@@ -368,24 +390,48 @@ class RedisRuntime(ThreadRuntime):
                 self._reader.start()
 
     def _read_replies(self) -> None:
+        self._reader_ident = threading.get_ident()
+        try:
+            self._read_replies_until_stopped()
+        finally:
+            self._reader_ident = None
+            self._flush_outbox()  # best effort: sent, even if no reply is read now
+
+    def _flush_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        for item in outbox:
+            self._send_or_fail(*item)
+
+    def _read_replies_until_stopped(self) -> None:
         redis = _redis()
         last = "0-0"
         delay = 0.05
         done: list[str] = []
         answer: Any = None
         while not self._stopping.is_set():
+            outbox, self._outbox = self._outbox, []
+            delete = len(done) >= _DELETE_REPLIES_EVERY or bool(done and not answer)
             try:
-                if len(done) >= _DELETE_REPLIES_EVERY or (done and not answer):
-                    # Applied replies are deleted in batches, in the round trip of a
-                    # read (a command of its own per reply would cost a hop a tenth).
+                if outbox or delete:
+                    # What applying replies queued goes out with the next read, and
+                    # applied replies are deleted in batches the same way: one round
+                    # trip (a command of its own each would cost a hop a tenth).
                     pipe = self.client.pipeline(transaction=False)
-                    pipe.xdel(self.replies, *done)
+                    for stream, fields, _, _ in outbox:
+                        pipe.xadd(stream, fields)
+                    if delete:
+                        pipe.xdel(self.replies, *done)
                     pipe.xread({self.replies: last}, count=256, block=1000)
                     answer = pipe.execute()[-1]
-                    done = []
+                    if delete:
+                        done = []
                 else:
                     answer = self.client.xread({self.replies: last}, count=256, block=1000)
             except redis.exceptions.RedisError as exc:
+                # The activations may not have gone out: sent one by one (again after
+                # a connection error; the read is retried below).
+                for item in outbox:
+                    self._send_or_fail(*item)
                 logger.warning("reading replies from %s failed: %s", self.replies, exc)
                 self._stopping.wait(delay)  # Redis is away: try again, slower each time
                 delay = min(delay * 2, 2.0)
