@@ -606,6 +606,7 @@ def test_a_job_fails_when_redis_goes_away_and_the_store_reconnects_after_a_resta
         assert stored is not None and stored.status == "completed"
     finally:
         gate.release.set()
+        store.close()  # its lease keeper must not outlive the test (nor its server)
         stop_server(process)
 
 
