@@ -19,8 +19,7 @@ Subcommands:
   the job (its running handlers finish), prints how it ended and exits 130; a second
   one quits at once.
 - ``routilux validate FLOW`` and ``routilux graph FLOW --format mermaid|dot
-  [--direction LR|TB]``: check
-  the wiring, draw the flow.
+  [--direction LR|TB|RL|BT]``: check the wiring, draw the flow.
 - ``routilux jobs list|show|resume|cancel|recover --store URL``: the jobs of a SQLite
   (``sqlite:PATH``) or Redis (``redis://...``) store (see :mod:`routilux._cli_jobs`).
 
