@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import inspect
 import threading
-import weakref
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, cast
 
 from blinker import ANY, NamedSignal, Namespace
-from blinker._utilities import make_id  # the ids blinker keys its bookkeeping by
 from blinker.base import ANY_ID
 
-from routilux._signals import OrderedIdSet
+from routilux._signals import OrderedIdSet, ordered_receivers
 
 __all__ = [
     "ACTIVATION",
@@ -152,21 +150,7 @@ class LifecycleSignal(NamedSignal):
 
         Dead weak receivers are disconnected and skipped, as in blinker.
         """
-        if not self.receivers:
-            return
-        any_sender = self._by_sender.get(ANY_ID, ())
-        this_sender = self._by_sender.get(make_id(sender), ()) if sender is not ANY else ()
-        for receiver_id, receiver in list(self.receivers.items()):
-            if receiver_id not in any_sender and receiver_id not in this_sender:
-                continue
-            if isinstance(receiver, weakref.ref):
-                strong = receiver()
-                if strong is None:
-                    self._disconnect(receiver_id, ANY_ID)
-                    continue
-                yield strong
-            else:
-                yield receiver
+        return ordered_receivers(self, sender)
 
     def receivers_now(self, sender: Any) -> Iterable[Any]:
         """The receivers to call for ``sender``, in connect order; some may be weak

@@ -25,7 +25,7 @@ from blinker import ANY, Signal
 from blinker._utilities import make_id  # the ids blinker keys its bookkeeping by
 from blinker.base import ANY_ID
 
-__all__ = ["FanoutSignal", "OrderedIdSet", "wiring_version"]
+__all__ = ["FanoutSignal", "OrderedIdSet", "ordered_receivers", "wiring_version"]
 
 #: Bumped whenever a connection or an observer is added or removed anywhere; flows
 #: work out again where their events' emissions go when it changed (see
@@ -74,6 +74,29 @@ class OrderedIdSet:
 
     def __repr__(self) -> str:
         return f"OrderedIdSet({list(self._items)!r})"
+
+
+def ordered_receivers(signal: Signal, sender: Any) -> Generator[Callable[..., Any], None, None]:
+    """The receivers of ``signal`` for ``sender`` (and for any sender), in the order
+    they were first connected (the signal's ``set_class`` keeps that order).
+
+    Dead weak receivers are disconnected and skipped, as in blinker.
+    """
+    if not signal.receivers:
+        return
+    any_sender = signal._by_sender.get(ANY_ID, ())
+    this_sender = signal._by_sender.get(make_id(sender), ()) if sender is not ANY else ()
+    for receiver_id, receiver in list(signal.receivers.items()):
+        if receiver_id not in any_sender and receiver_id not in this_sender:
+            continue
+        if isinstance(receiver, weakref.ref):
+            strong = receiver()
+            if strong is None:
+                signal._disconnect(receiver_id, ANY_ID)
+                continue
+            yield strong
+        else:
+            yield receiver
 
 
 class FanoutSignal(Signal):
@@ -135,21 +158,7 @@ class FanoutSignal(Signal):
 
         Dead weak receivers are disconnected and skipped, as in blinker.
         """
-        if not self.receivers:
-            return
-        any_sender = self._by_sender.get(ANY_ID, ())
-        this_sender = self._by_sender.get(make_id(sender), ()) if sender is not ANY else ()
-        for receiver_id, receiver in list(self.receivers.items()):
-            if receiver_id not in any_sender and receiver_id not in this_sender:
-                continue
-            if isinstance(receiver, weakref.ref):
-                strong = receiver()
-                if strong is None:
-                    self._disconnect(receiver_id, ANY_ID)
-                    continue
-                yield strong
-            else:
-                yield receiver
+        return ordered_receivers(self, sender)
 
     def _receivers(self) -> tuple[Callable[..., Any], ...] | bool:
         resolved = self._resolved
